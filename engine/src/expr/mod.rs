@@ -1,0 +1,1 @@
+//! Vectorised expression evaluation on Arrow.
