@@ -1,1 +1,247 @@
-fn main() {}
+//! `sluice`: the command line. Parses arguments, calls the dsl and engine libraries, renders
+//! their diagnostics with miette and maps outcomes to exit codes (see README "Exit codes").
+
+mod render;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use sluice_dsl::diagnostic::Diagnostic;
+use sluice_dsl::plan::LogicalPlan;
+use sluice_engine::config::{EngineConfig, GpuMode};
+use sluice_engine::{RunOptions, lower, run};
+
+/// Exit codes (documented in README.md).
+mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// The run failed (I/O, connector or engine error), or `fmt --check` found a difference.
+    pub const FAILED: u8 = 1;
+    /// The pipeline file, the command line or the engine config is invalid.
+    pub const INVALID: u8 = 2;
+}
+
+#[derive(Parser)]
+#[command(name = "sluice", version, about = "Declarative dataflow engine: typed pipelines on Timely Dataflow")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Parse and type-check a pipeline; print every diagnostic (exit 0 or 2).
+    Check { file: PathBuf },
+    /// Print the logical plan and the physical plan, one node a line.
+    Explain {
+        file: PathBuf,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
+    /// Run a pipeline to completion and print a summary on stderr.
+    Run {
+        file: PathBuf,
+        #[command(flatten)]
+        engine: EngineArgs,
+        /// Also write the run summary as JSON to this file.
+        #[arg(long, value_name = "PATH")]
+        summary_json: Option<PathBuf>,
+        /// Print no summary on stderr.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Rewrite a pipeline file in canonical form (idempotent).
+    Fmt {
+        file: PathBuf,
+        /// Change nothing; exit 1 when the file is not in canonical form.
+        #[arg(long)]
+        check: bool,
+        /// Print the formatted text instead of rewriting the file.
+        #[arg(long, conflicts_with = "check")]
+        stdout: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct EngineArgs {
+    /// Engine settings (TOML); flags override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Worker threads.
+    #[arg(long, short)]
+    workers: Option<usize>,
+    /// Maximum rows per batch.
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// GPU offload mode.
+    #[arg(long, value_enum)]
+    gpu: Option<GpuArg>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum GpuArg {
+    Auto,
+    On,
+    Off,
+}
+
+/// An outcome the CLI reports and maps to an exit code.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    /// Already rendered to stderr.
+    #[error("{count} error(s) in {path}")]
+    Diagnostics { path: String, count: usize },
+    #[error("cannot read `{path}`: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("cannot write `{path}`: {source}")]
+    Write { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Config(#[from] sluice_engine::config::ConfigError),
+    #[error(transparent)]
+    Run(#[from] sluice_engine::RunError),
+    #[error("{0} is not formatted; run `sluice fmt {0}`")]
+    NotFormatted(String),
+}
+
+impl CliError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Diagnostics { .. } | CliError::Config(_) | CliError::Read { .. } => exit::INVALID,
+            CliError::Write { .. } | CliError::Run(_) | CliError::NotFormatted(_) => exit::FAILED,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match try_main(Cli::parse()) {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(e) => {
+            if !matches!(e, CliError::Diagnostics { .. }) {
+                eprintln!("error: {e}");
+            }
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn try_main(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Check { file } => {
+            let (_, source) = compile(&file)?;
+            let _ = source;
+            Ok(())
+        }
+        Command::Explain { file, engine } => {
+            let (plan, source) = compile(&file)?;
+            let config = engine_config(&engine)?;
+            println!("{plan}");
+            match lower(&plan, &config) {
+                Ok(physical) => print!("{physical}"),
+                Err(diags) => {
+                    println!("physical plan: not runnable yet ({} reason(s) on stderr)", diags.len());
+                    eprint!("{}", render::render_all(&diags, &file.display().to_string(), &source));
+                }
+            }
+            Ok(())
+        }
+        Command::Run { file, engine, summary_json, quiet } => {
+            let (plan, source) = compile(&file)?;
+            let config = engine_config(&engine)?;
+            let physical = lower(&plan, &config).map_err(|diags| report(&file, &source, &diags))?;
+            let summary = run(&physical, RunOptions { progress: config.progress })?;
+            if !quiet {
+                eprint!("{summary}");
+            }
+            if let Some(path) = summary_json {
+                let text = serde_json::to_string_pretty(&summary).expect("summary serialises");
+                std::fs::write(&path, text).map_err(|source| CliError::Write {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+            }
+            Ok(())
+        }
+        Command::Fmt { file, check, stdout } => {
+            let source = read(&file)?;
+            let (ast, diags) = sluice_dsl::syntax::parse(&source);
+            if diags.iter().any(Diagnostic::is_error) {
+                return Err(report(&file, &source, &diags));
+            }
+            let formatted = sluice_dsl::syntax::format(&ast);
+            if stdout {
+                print!("{formatted}");
+            } else if check {
+                if formatted != source {
+                    return Err(CliError::NotFormatted(file.display().to_string()));
+                }
+            } else if formatted != source {
+                std::fs::write(&file, formatted).map_err(|source| CliError::Write {
+                    path: file.display().to_string(),
+                    source,
+                })?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn read(file: &Path) -> Result<String, CliError> {
+    std::fs::read_to_string(file).map_err(|source| CliError::Read { path: file.display().to_string(), source })
+}
+
+/// Parses and checks `file`; on errors renders every diagnostic to stderr.
+fn compile(file: &Path) -> Result<(LogicalPlan, String), CliError> {
+    let source = read(file)?;
+    let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("pipeline");
+    let env = |name: &str| std::env::var(name).ok();
+    match sluice_dsl::compile(&source, stem, &env) {
+        Ok(plan) => Ok((plan, source)),
+        Err(diags) => Err(report(file, &source, &diags)),
+    }
+}
+
+fn report(file: &Path, source: &str, diags: &[Diagnostic]) -> CliError {
+    let path = file.display().to_string();
+    eprint!("{}", render::render_all(diags, &path, source));
+    let count = diags.iter().filter(|d| d.is_error()).count();
+    if count > 0 {
+        eprintln!("error: could not compile `{path}` due to {count} previous error{}", if count == 1 { "" } else { "s" });
+    }
+    CliError::Diagnostics { path, count }
+}
+
+fn engine_config(args: &EngineArgs) -> Result<EngineConfig, CliError> {
+    let mut config = match &args.config {
+        Some(path) => EngineConfig::from_file(path)?,
+        None => EngineConfig::default(),
+    };
+    if let Some(workers) = args.workers {
+        config.workers = workers;
+    }
+    if let Some(batch_size) = args.batch_size {
+        config.batch_size = batch_size;
+    }
+    if let Some(gpu) = args.gpu {
+        config.gpu.mode = match gpu {
+            GpuArg::Auto => GpuMode::Auto,
+            GpuArg::On => GpuMode::On,
+            GpuArg::Off => GpuMode::Off,
+        };
+    }
+    config.validate()?;
+    if config.gpu.mode == GpuMode::Auto {
+        tracing::info!("gpu.mode = auto: this build has no GPU runtime, every stage runs on the CPU");
+    }
+    if let Some(listen) = &config.metrics.listen {
+        tracing::warn!(%listen, "metrics.listen is set, but this build serves no metrics endpoint yet");
+    }
+    Ok(config)
+}

@@ -1,5 +1,21 @@
 //! Sluice engine: lowers a typed logical plan onto Timely Dataflow and runs it.
+//!
+//! ```text
+//! LogicalPlan --physical::lower--> PhysicalPlan --run::run--> timely workers --> RunSummary
+//! ```
+//! Connectors and expression kernels are leaves; `dataflow` wires them into operators.
 
+pub mod aggregate;
 pub mod arrow_schema_map;
+pub mod config;
 pub mod connectors;
+pub mod dataflow;
 pub mod expr;
+pub mod physical;
+pub mod run;
+pub mod summary;
+
+pub use config::EngineConfig;
+pub use physical::{PhysicalPlan, lower};
+pub use run::{RunError, RunOptions, run};
+pub use summary::RunSummary;

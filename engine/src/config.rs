@@ -1,0 +1,234 @@
+//! Engine settings: how a pipeline runs (TOML, serde). The language says what it means.
+//!
+//! Every section rejects unknown keys, and validation puts the bad value in the error.
+//! Command-line flags override the file (the CLI applies them before `validate`).
+
+use serde::Deserialize;
+
+/// `engine.toml`. Every field has a documented default.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Worker threads in this process. Default: 1.
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    /// Maximum rows per Arrow batch between operators. Default: 8192.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Progress line on stderr when it is a terminal and the run lasts over a second.
+    /// Default: true.
+    #[serde(default = "default_true")]
+    pub progress: bool,
+    #[serde(default)]
+    pub gpu: GpuConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub route: RouteConfig,
+}
+
+fn default_workers() -> usize {
+    1
+}
+fn default_batch_size() -> usize {
+    8192
+}
+fn default_true() -> bool {
+    true
+}
+
+impl Default for EngineConfig {
+    fn default() -> EngineConfig {
+        EngineConfig {
+            workers: default_workers(),
+            batch_size: default_batch_size(),
+            progress: true,
+            gpu: GpuConfig::default(),
+            metrics: MetricsConfig::default(),
+            route: RouteConfig::default(),
+        }
+    }
+}
+
+/// `[gpu]`: whether stages may run on a GPU.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GpuConfig {
+    /// Default: `auto`.
+    #[serde(default)]
+    pub mode: GpuMode,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum GpuMode {
+    /// Offload where a start-up calibration shows the GPU faster; CPU otherwise.
+    #[default]
+    Auto,
+    /// Require a GPU.
+    On,
+    /// Never use a GPU.
+    Off,
+}
+
+/// `[metrics]`: the Prometheus endpoint.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `host:port` to serve `/metrics` on. Default: none (no endpoint).
+    pub listen: Option<String>,
+}
+
+/// `[route]`: settings of `route by ...` stages.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    #[serde(default)]
+    pub geo: GeoRouteConfig,
+}
+
+/// `[route.geo]`: worker locations and capacities for `route by geo(lat, lon)`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GeoRouteConfig {
+    /// `[[route.geo.workers]]` entries; workers not listed get no location.
+    #[serde(default)]
+    pub workers: Vec<GeoWorker>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GeoWorker {
+    pub index: usize,
+    pub lat: f64,
+    pub lon: f64,
+    /// Relative speed; default 1.0.
+    #[serde(default = "default_capacity")]
+    pub capacity: f64,
+}
+
+fn default_capacity() -> f64 {
+    1.0
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error("cannot read `{path}`: {message}")]
+    Read { path: String, message: String },
+    #[error("invalid engine config `{path}`: {message}")]
+    Parse { path: String, message: String },
+    #[error("invalid engine setting `{key}` = {value}: {reason}")]
+    Invalid {
+        key: String,
+        value: String,
+        reason: String,
+    },
+}
+
+impl EngineConfig {
+    /// Reads and validates a TOML file.
+    pub fn from_file(path: &std::path::Path) -> Result<EngineConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        EngineConfig::from_toml(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.display().to_string(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses TOML text; call `validate` after applying command-line overrides.
+    pub fn from_toml(text: &str) -> Result<EngineConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: "<text>".into(),
+            message: e.to_string(),
+        })
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, value: String, reason: &str| ConfigError::Invalid {
+            key: key.into(),
+            value,
+            reason: reason.into(),
+        };
+        if self.workers == 0 || self.workers > 1024 {
+            return Err(invalid("workers", self.workers.to_string(), "must be 1..=1024"));
+        }
+        if self.batch_size == 0 || self.batch_size > 1 << 24 {
+            return Err(invalid(
+                "batch_size",
+                self.batch_size.to_string(),
+                "must be 1..=16777216",
+            ));
+        }
+        if let Some(listen) = &self.metrics.listen
+            && listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(invalid("metrics.listen", format!("{listen:?}"), "expected host:port"));
+        }
+        for w in &self.route.geo.workers {
+            let key = format!("route.geo.workers[index = {}]", w.index);
+            if w.index >= self.workers {
+                return Err(invalid(
+                    &format!("{key}.index"),
+                    w.index.to_string(),
+                    &format!("there are {} workers (0..{})", self.workers, self.workers),
+                ));
+            }
+            if !(-90.0..=90.0).contains(&w.lat) {
+                return Err(invalid(&format!("{key}.lat"), w.lat.to_string(), "must be in -90..=90"));
+            }
+            if !(-180.0..=180.0).contains(&w.lon) {
+                return Err(invalid(&format!("{key}.lon"), w.lon.to_string(), "must be in -180..=180"));
+            }
+            if w.capacity.is_nan() || w.capacity <= 0.0 {
+                return Err(invalid(&format!("{key}.capacity"), w.capacity.to_string(), "must be > 0"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn language_md_example_parses() {
+        let c = EngineConfig::from_toml(
+            "workers = 4\n[gpu]\nmode = \"auto\"\n[metrics]\nlisten = \"127.0.0.1:9464\"\n\
+             [[route.geo.workers]]\nindex = 0\nlat = 40.71\nlon = -74.01\ncapacity = 1.0\n",
+        )
+        .unwrap();
+        assert_eq!(c.workers, 4);
+        assert_eq!(c.gpu.mode, GpuMode::Auto);
+        assert_eq!(c.route.geo.workers[0].lat, 40.71);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_with_its_name() {
+        let e = EngineConfig::from_toml("wrokers = 2\n").unwrap_err();
+        assert!(e.to_string().contains("wrokers"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_the_value() {
+        let mut c = EngineConfig::from_toml("workers = 2\n[[route.geo.workers]]\nindex = 5\nlat = 1\nlon = 2\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("index") && e.contains('5'), "{e}");
+        c.route.geo.workers[0].index = 1;
+        c.route.geo.workers[0].lat = 91.0;
+        assert!(c.validate().unwrap_err().to_string().contains("91"));
+        c.route.geo.workers[0].lat = 0.0;
+        c.route.geo.workers[0].capacity = 0.0;
+        assert!(c.validate().unwrap_err().to_string().contains("capacity"));
+        c.workers = 0;
+        assert!(c.validate().unwrap_err().to_string().contains("workers"));
+    }
+}

@@ -1,0 +1,113 @@
+//! `group by` + `aggregate` on bounded input: partial aggregation on every worker, exchange of
+//! the partials by key hash, final merge at the owner once the input is complete (the
+//! frontier is empty). The result does not depend on the number of workers.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arrow_schema::SchemaRef;
+use sluice_dsl::plan::{AggCall, TypedExpr};
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::Exchange;
+use timely::dataflow::operators::generic::Operator;
+
+use super::BatchStream;
+use crate::aggregate::{GroupTable, Partial};
+use crate::run::RunShared;
+
+/// What the aggregate computes and where it reports.
+pub struct AggregateSpec {
+    pub keys: Vec<(String, TypedExpr)>,
+    pub aggs: Vec<AggCall>,
+    /// Output: key columns, then aggregates.
+    pub schema: SchemaRef,
+    pub batch_size: usize,
+    /// This worker's index: worker 0 emits a global aggregate (one row even for no input).
+    pub worker: usize,
+    pub context: String,
+    pub rows_out: Arc<AtomicU64>,
+}
+
+/// Extension trait: aggregate a bounded stream of batches per group.
+pub trait AggregateBatches {
+    /// One output row per group, emitted when the input is complete.
+    fn aggregate_batches(self, spec: AggregateSpec, shared: Arc<RunShared>) -> Self;
+}
+
+impl<'scope> AggregateBatches for BatchStream<'scope> {
+    fn aggregate_batches(self, spec: AggregateSpec, shared: Arc<RunShared>) -> Self {
+        let AggregateSpec { keys, aggs, schema, batch_size, worker, context, rows_out } = spec;
+        let global = keys.is_empty();
+        let new_table = {
+            let (keys, aggs, context, shared) = (keys.clone(), aggs.clone(), context.clone(), shared.clone());
+            move || match GroupTable::new(&keys, &aggs) {
+                Ok(table) => Some(table),
+                Err(e) => {
+                    shared.failures.record(&context, e);
+                    None
+                }
+            }
+        };
+        let new_final_table = new_table.clone();
+        let partial_context = context.clone();
+        let partial_shared = shared.clone();
+        let partials = self.unary_frontier::<CapacityContainerBuilder<Vec<Partial>>, _, _, _>(
+            Pipeline,
+            "PartialAggregate",
+            move |capability, _| {
+                let mut table = new_table();
+                let mut capability = Some(capability);
+                move |(input, frontier), output| {
+                    input.for_each(|_, data| {
+                        for batch in data.drain(..) {
+                            if let Some(t) = table.as_mut()
+                                && let Err(e) = t.update(&batch)
+                            {
+                                partial_shared.failures.record(&partial_context, e);
+                            }
+                        }
+                    });
+                    if frontier.is_empty()
+                        && let Some(cap) = capability.take()
+                        && let Some(t) = table.as_mut()
+                    {
+                        output.session(&cap).give_iterator(t.drain_partials().into_iter());
+                    }
+                }
+            },
+        );
+        partials
+            .exchange(|p: &Partial| p.owner)
+            .unary_frontier(Pipeline, "FinalAggregate", move |capability, _| {
+                let mut table = new_final_table();
+                let mut capability = Some(capability);
+                move |(input, frontier), output| {
+                    input.for_each(|_, data| {
+                        if let Some(t) = table.as_mut() {
+                            data.drain(..).for_each(|p| t.merge(p));
+                        }
+                    });
+                    if !frontier.is_empty() {
+                        return;
+                    }
+                    let (Some(cap), Some(t)) = (capability.take(), table.take()) else {
+                        return;
+                    };
+                    if (global && worker != 0) || (!global && t.is_empty()) {
+                        return;
+                    }
+                    match t.finish(&schema, batch_size) {
+                        Ok(batches) => {
+                            let mut session = output.session(&cap);
+                            for batch in batches {
+                                rows_out.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+                                session.give(batch);
+                            }
+                        }
+                        Err(e) => shared.failures.record(&context, e),
+                    }
+                }
+            })
+    }
+}

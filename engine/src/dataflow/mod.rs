@@ -1,0 +1,136 @@
+//! Builds one worker's Timely dataflow from the physical plan.
+//!
+//! Data between operators are Arrow `RecordBatch`es in timely containers (`Vec<RecordBatch>`).
+//! Time is a single epoch (`0`) for now: every source holds a capability at 0 and drops it at
+//! its end, so frontiers tell operators when a bounded input is complete.
+
+mod aggregate;
+mod filter;
+mod project;
+mod read;
+mod write;
+
+use std::sync::{Arc, Mutex};
+
+use arrow_array::RecordBatch;
+use sluice_dsl::plan::{InputRef, OpKind};
+use timely::dataflow::operators::Concatenate;
+use timely::dataflow::{Scope, Stream};
+
+use crate::connectors::{SourceContext, open_source};
+use crate::physical::PhysicalPlan;
+use crate::run::RunShared;
+
+pub use aggregate::{AggregateBatches, AggregateSpec};
+pub use filter::FilterBatches;
+pub use project::ProjectBatches;
+pub use read::read_source;
+pub use write::WriteBatches;
+
+/// A stream of Arrow batches in a worker's dataflow.
+pub type BatchStream<'scope> = Stream<'scope, u64, Vec<RecordBatch>>;
+
+/// Failures inside operators (I/O, evaluation). Operators record them and stop; the run
+/// reports them after all workers finished.
+#[derive(Default)]
+pub struct Failures(Mutex<Vec<String>>);
+
+impl Failures {
+    pub fn record(&self, context: &str, error: impl std::fmt::Display) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(format!("{context}: {error}"));
+    }
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// Adds the whole pipeline to `scope` for worker `worker` of `workers`.
+pub fn build<'scope>(
+    scope: Scope<'scope, u64>,
+    plan: &PhysicalPlan,
+    shared: &Arc<RunShared>,
+    worker: usize,
+    workers: usize,
+) {
+    let logical = &plan.logical;
+    let mut sources: Vec<Option<BatchStream<'scope>>> = vec![None; logical.sources.len()];
+    for (index, node) in logical.sources.iter().enumerate() {
+        let Some(state) = &shared.sources[index] else {
+            continue; // not read by anything
+        };
+        let ctx = SourceContext {
+            worker,
+            workers,
+            batch_size: plan.batch_size,
+            dead_letters: state.dead_letters.clone(),
+            counters: state.counters.clone(),
+        };
+        let context = format!("source `{}`", node.name);
+        let reader = match open_source(node, ctx) {
+            Ok(reader) => Some(reader),
+            Err(e) => {
+                shared.failures.record(&context, e);
+                None
+            }
+        };
+        sources[index] = Some(read_source(scope, context, reader, shared.clone()));
+    }
+
+    let mut streams: Vec<Option<BatchStream<'scope>>> = vec![None; logical.streams.len()];
+    let input_of = |input: &InputRef, streams: &[Option<BatchStream<'scope>>]| match input {
+        InputRef::Source(i) => sources[*i].clone(),
+        InputRef::Stream(i) => streams[*i].clone(),
+        InputRef::Table(_) => None,
+    };
+    for (index, node) in logical.streams.iter().enumerate() {
+        let inputs: Vec<_> = node.inputs.iter().filter_map(|i| input_of(i, &streams)).collect();
+        if inputs.len() != node.inputs.len() {
+            continue;
+        }
+        let mut stream = if inputs.len() == 1 {
+            inputs.into_iter().next().expect("one input")
+        } else {
+            scope.concatenate(inputs)
+        };
+        for (op_index, op) in node.ops.iter().enumerate() {
+            let context = format!("stream `{}`, stage `{}`", node.name, op.kind.keyword());
+            let rows_out = shared.operator_rows[index][op_index].clone();
+            stream = match &op.kind {
+                OpKind::Filter(predicate) => {
+                    stream.filter_batches(predicate.clone(), context, rows_out, shared.clone())
+                }
+                OpKind::Project(items) => stream.project_batches(
+                    items.clone(),
+                    plan.arrow_schemas[index][op_index].clone(),
+                    context,
+                    rows_out,
+                    shared.clone(),
+                ),
+                OpKind::Aggregate { keys, aggs, .. } => stream.aggregate_batches(
+                    AggregateSpec {
+                        keys: keys.clone(),
+                        aggs: aggs.clone(),
+                        schema: plan.arrow_schemas[index][op_index].clone(),
+                        batch_size: plan.batch_size,
+                        worker,
+                        context,
+                        rows_out,
+                    },
+                    shared.clone(),
+                ),
+                other => unreachable!("`{}` is rejected by physical planning", other.keyword()),
+            };
+        }
+        streams[index] = Some(stream);
+    }
+
+    for (index, sink) in logical.sinks.iter().enumerate() {
+        if let Some(stream) = input_of(&sink.input, &streams) {
+            let context = format!("sink `{}`", sink.name);
+            stream.write_batches(shared.sinks[index].writer(), context, shared.clone());
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! Physical planning: decides how each logical node runs (parallel reads, partial + final
+//! aggregation around an exchange, shared sink writers) and rejects, with a diagnostic on the
+//! stage, what this engine cannot run yet. `Display` prints one node a line (`sluice explain`).
+
+use std::fmt;
+
+use arrow_schema::SchemaRef;
+use sluice_dsl::ast::Span;
+use sluice_dsl::diagnostic::Diagnostic;
+use sluice_dsl::plan::{
+    AggFunc, ConnectorSpec, Format, GeneratorKind, InputRef, LogicalPlan, OpKind, Placement, SinkMode,
+};
+
+use crate::aggregate::state::supported;
+use crate::arrow_schema_map::arrow_schema;
+use crate::config::{EngineConfig, GpuMode};
+
+/// A logical plan with the engine's decisions attached.
+#[derive(Clone, Debug)]
+pub struct PhysicalPlan {
+    pub logical: LogicalPlan,
+    pub workers: usize,
+    pub batch_size: usize,
+    /// Output schema of every operator, per stream (Arrow form).
+    pub arrow_schemas: Vec<Vec<SchemaRef>>,
+}
+
+const LATER_HINT: &str = "this build checks and explains it; running it comes with the \
+event-time, windows and joins work (see README, \"What runs today\")";
+
+fn unsupported(what: &str, span: Span, hint: &str) -> Diagnostic {
+    Diagnostic::error("E0401", format!("{what} cannot run in this version of the engine"), span)
+        .with_label("not supported by `sluice run` yet")
+        .with_hint(hint)
+}
+
+/// Lowers a checked plan; every stage the engine cannot run is reported, not just the first.
+pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, Vec<Diagnostic>> {
+    let mut errors = Vec::new();
+    for source in plan.sources.iter().chain(&plan.tables) {
+        match &source.connector {
+            ConnectorSpec::Kafka { .. } => errors.push(unsupported(
+                "the `kafka` connector",
+                source.span,
+                "Kafka sources and sinks come with the Kafka work; use file(...) or stdin for now",
+            )),
+            ConnectorSpec::Generator { kind: GeneratorKind::Nexmark, .. } => errors.push(unsupported(
+                "the `nexmark` generator",
+                source.span,
+                "generator(geo_points, ...) runs today",
+            )),
+            _ => {}
+        }
+    }
+    for stream in &plan.streams {
+        if stream.inputs.iter().any(|i| matches!(i, InputRef::Table(_))) {
+            errors.push(unsupported("reading a `table` as a stream", stream.span, LATER_HINT));
+        }
+        for op in &stream.ops {
+            if op.placement == Placement::Gpu {
+                errors.push(unsupported(
+                    "a stage pinned with `@gpu`",
+                    op.span,
+                    "this build has no GPU runtime; remove `@gpu` or use `@cpu`",
+                ));
+            }
+            match &op.kind {
+                OpKind::Filter(_) | OpKind::Project(_) => {}
+                OpKind::Aggregate { window: None, aggs, .. } => {
+                    for call in aggs.iter().filter(|c| !supported(c.func)) {
+                        errors.push(unsupported(
+                            &format!("the aggregate `{}`", agg_name(call.func)),
+                            op.span,
+                            "count(), count(x), sum, min, max and avg run today; the others come \
+                             with the windows and state work",
+                        ));
+                    }
+                }
+                other => errors.push(unsupported(
+                    &format!("the `{}` stage", other.keyword()),
+                    op.span,
+                    LATER_HINT,
+                )),
+            }
+        }
+    }
+    for sink in &plan.sinks {
+        if matches!(sink.connector, ConnectorSpec::Kafka { .. }) {
+            errors.push(unsupported("the `kafka` connector", sink.span, "use file(...) or stdout for now"));
+        }
+        if matches!(sink.input, InputRef::Table(_)) {
+            errors.push(unsupported("a sink reading a `table`", sink.span, LATER_HINT));
+        }
+        if sink.mode != SinkMode::Append {
+            errors.push(unsupported(
+                "a sink `mode` other than `append`",
+                sink.span,
+                "bounded inputs write final rows in append mode; changelog and snapshots come with \
+                 unbounded aggregates",
+            ));
+        }
+    }
+    if config.gpu.mode == GpuMode::On {
+        errors.push(Diagnostic::error(
+            "E0402",
+            "`gpu.mode = \"on\"` needs a GPU runtime, which this build does not have",
+            Span::default(),
+        )
+        .with_hint("use `--gpu auto` or `--gpu off`"));
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let arrow_schemas = plan
+        .streams
+        .iter()
+        .map(|s| s.ops.iter().map(|op| arrow_schema(&op.schema)).collect())
+        .collect();
+    Ok(PhysicalPlan {
+        logical: plan.clone(),
+        workers: config.workers,
+        batch_size: config.batch_size,
+        arrow_schemas,
+    })
+}
+
+fn agg_name(func: AggFunc) -> &'static str {
+    match func {
+        AggFunc::CountRows | AggFunc::Count => "count",
+        AggFunc::CountDistinct => "count_distinct",
+        AggFunc::Sum => "sum",
+        AggFunc::Min => "min",
+        AggFunc::Max => "max",
+        AggFunc::Avg => "avg",
+        AggFunc::First => "first",
+        AggFunc::Last => "last",
+        AggFunc::Percentile(_) => "percentile",
+    }
+}
+
+fn format_name(format: Option<Format>) -> &'static str {
+    match format {
+        Some(Format::Csv) => "csv",
+        Some(Format::Jsonl) => "jsonl",
+        None => "rows",
+    }
+}
+
+fn input_name(plan: &LogicalPlan, input: &InputRef) -> String {
+    match input {
+        InputRef::Source(i) => plan.sources[*i].name.clone(),
+        InputRef::Table(i) => plan.tables[*i].name.clone(),
+        InputRef::Stream(i) => plan.streams[*i].name.clone(),
+    }
+}
+
+impl fmt::Display for PhysicalPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plan = &self.logical;
+        let n = self.workers;
+        writeln!(f, "physical plan: workers={n} batch_size={}", self.batch_size)?;
+        for source in &plan.sources {
+            let how = match &source.connector {
+                ConnectorSpec::File { path } if source.quoted_newlines => {
+                    format!("file {path:?}, read by worker 0 (quoted_newlines), batches shared")
+                }
+                ConnectorSpec::File { path } => format!("file {path:?}, one byte range per worker ({n})"),
+                ConnectorSpec::Stdin => "stdin, read by worker 0".to_string(),
+                ConnectorSpec::Generator { events, .. } => {
+                    format!("generator, {events} records, every {n}th record per worker")
+                }
+                other => format!("{other:?}"),
+            };
+            writeln!(f, "Read {}: {} {how}", source.name, format_name(source.format))?;
+        }
+        for stream in &plan.streams {
+            let inputs: Vec<String> = stream.inputs.iter().map(|i| input_name(plan, i)).collect();
+            if inputs.len() > 1 {
+                writeln!(f, "Union {} <- {}", stream.name, inputs.join(", "))?;
+            } else {
+                writeln!(f, "Stream {} <- {}", stream.name, inputs.join(", "))?;
+            }
+            for op in &stream.ops {
+                match &op.kind {
+                    OpKind::Filter(_) => writeln!(f, "  Filter: vectorised on Arrow kernels, per worker")?,
+                    OpKind::Project(items) => {
+                        writeln!(f, "  Project: {} columns, vectorised, per worker", items.len())?
+                    }
+                    OpKind::Aggregate { keys, aggs, .. } => {
+                        writeln!(f, "  PartialAggregate: {} keys, {} aggregates, per worker", keys.len(), aggs.len())?;
+                        if keys.is_empty() {
+                            writeln!(f, "  Exchange: all partials to worker 0")?;
+                        } else {
+                            writeln!(f, "  Exchange: hash(keys) % {n}")?;
+                        }
+                        writeln!(f, "  FinalAggregate: merge at owner when input is complete")?;
+                    }
+                    other => writeln!(f, "  {}: not runnable yet", other.keyword())?,
+                }
+            }
+        }
+        for sink in &plan.sinks {
+            let target = match &sink.connector {
+                ConnectorSpec::File { path } => format!("file {path:?}"),
+                ConnectorSpec::Stdout => "stdout".to_string(),
+                other => format!("{other:?}"),
+            };
+            writeln!(
+                f,
+                "Write {} <- {}: {} {target}, one encoder per worker, shared writer",
+                sink.name,
+                input_name(plan, &sink.input),
+                format_name(Some(sink.format)),
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,201 @@
+//! Runs a physical plan on N worker threads and reports what happened.
+
+use std::collections::HashSet;
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use sluice_dsl::plan::InputRef;
+
+use crate::connectors::{ConnectorError, DeadLetterSink, SinkTarget, SourceCounters, open_dead_letters};
+use crate::dataflow::{self, Failures};
+use crate::physical::PhysicalPlan;
+use crate::summary::{RunSummary, SinkSummary, SourceSummary, StageSummary};
+
+/// A source's state shared by its readers on all workers.
+pub struct SourceState {
+    pub counters: Arc<SourceCounters>,
+    pub dead_letters: Arc<DeadLetterSink>,
+}
+
+/// Everything the workers of one run share.
+pub struct RunShared {
+    /// Per source; `None` when nothing reads it.
+    pub sources: Vec<Option<SourceState>>,
+    pub sinks: Vec<Arc<SinkTarget>>,
+    /// Rows out of every operator, per stream.
+    pub operator_rows: Vec<Vec<Arc<AtomicU64>>>,
+    pub failures: Failures,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Connector(#[from] ConnectorError),
+    #[error("the run failed:\n  {}", .0.join("\n  "))]
+    Failed(Vec<String>),
+    #[error("a worker panicked: {0}")]
+    Worker(String),
+}
+
+/// How a run reports progress.
+#[derive(Clone, Copy, Debug)]
+pub struct RunOptions {
+    /// Draw a progress line on stderr (only when stderr is a terminal).
+    pub progress: bool,
+}
+
+/// Runs the plan to completion (bounded inputs) and returns the summary.
+pub fn run(plan: &PhysicalPlan, options: RunOptions) -> Result<RunSummary, RunError> {
+    let started = Instant::now();
+    let logical = &plan.logical;
+    let used = used_sources(plan);
+    let mut sources = Vec::with_capacity(logical.sources.len());
+    for (index, node) in logical.sources.iter().enumerate() {
+        sources.push(if used.contains(&index) {
+            Some(SourceState {
+                counters: Arc::new(SourceCounters::default()),
+                dead_letters: open_dead_letters(&logical.name, node)?,
+            })
+        } else {
+            tracing::warn!(source = %node.name, "source is not read by any stream or sink; skipped");
+            None
+        });
+    }
+    let sinks = logical
+        .sinks
+        .iter()
+        .map(SinkTarget::open)
+        .collect::<Result<Vec<_>, _>>()?;
+    let operator_rows = logical
+        .streams
+        .iter()
+        .map(|s| s.ops.iter().map(|_| Arc::new(AtomicU64::new(0))).collect())
+        .collect();
+    let shared = Arc::new(RunShared { sources, sinks, operator_rows, failures: Failures::default() });
+
+    let done = Arc::new(AtomicBool::new(false));
+    let progress = (options.progress && std::io::stderr().is_terminal())
+        .then(|| spawn_progress(shared.clone(), done.clone(), started));
+
+    let workers = plan.workers;
+    let worker_plan = Arc::new(plan.clone());
+    let worker_shared = shared.clone();
+    let result = timely::execute(timely::Config::process(workers), move |worker| {
+        let (index, peers) = (worker.index(), worker.peers());
+        worker.dataflow::<u64, _, _>(|scope| {
+            dataflow::build(scope, &worker_plan, &worker_shared, index, peers);
+        });
+    })
+    .map_err(RunError::Worker)
+    .and_then(|guards| {
+        let panics: Vec<String> = guards.join().into_iter().filter_map(Result::err).collect();
+        if panics.is_empty() { Ok(()) } else { Err(RunError::Worker(panics.join("; "))) }
+    });
+    done.store(true, Ordering::Relaxed);
+    if let Some(handle) = progress {
+        let _ = handle.join();
+    }
+    result?;
+
+    let mut failures = shared.failures.take();
+    for (sink, node) in shared.sinks.iter().zip(&logical.sinks) {
+        if let Err(e) = sink.finish() {
+            failures.push(format!("sink `{}`: {e}", node.name));
+        }
+    }
+    for (state, node) in shared.sources.iter().zip(&logical.sources) {
+        if let Some(state) = state
+            && let Err(e) = state.dead_letters.flush()
+        {
+            failures.push(format!("dead letters of source `{}`: {e}", node.name));
+        }
+    }
+    if !failures.is_empty() {
+        return Err(RunError::Failed(failures));
+    }
+    Ok(summarise(plan, &shared, started.elapsed()))
+}
+
+fn used_sources(plan: &PhysicalPlan) -> HashSet<usize> {
+    let logical = &plan.logical;
+    let stream_inputs = logical.streams.iter().flat_map(|s| s.inputs.iter());
+    stream_inputs
+        .chain(logical.sinks.iter().map(|s| &s.input))
+        .filter_map(|i| match i {
+            InputRef::Source(i) => Some(*i),
+            _ => None,
+        })
+        .collect()
+}
+
+fn summarise(plan: &PhysicalPlan, shared: &RunShared, wall: Duration) -> RunSummary {
+    let logical = &plan.logical;
+    let sources = logical
+        .sources
+        .iter()
+        .zip(&shared.sources)
+        .filter_map(|(node, state)| {
+            let state = state.as_ref()?;
+            Some(SourceSummary {
+                name: node.name.clone(),
+                records: state.counters.records.load(Ordering::Relaxed),
+                bytes: state.counters.bytes.load(Ordering::Relaxed),
+                empty_lines: state.counters.empty_lines.load(Ordering::Relaxed),
+                dead_letters: state.dead_letters.count(),
+                dead_letter_path: state.dead_letters.path().to_string(),
+            })
+        })
+        .collect();
+    let sinks = logical
+        .sinks
+        .iter()
+        .zip(&shared.sinks)
+        .map(|(node, target)| SinkSummary {
+            name: node.name.clone(),
+            records: target.rows(),
+            bytes: target.bytes(),
+        })
+        .collect();
+    let stages = logical
+        .streams
+        .iter()
+        .zip(&shared.operator_rows)
+        .flat_map(|(stream, rows)| {
+            stream.ops.iter().zip(rows).map(|(op, rows)| StageSummary {
+                stream: stream.name.clone(),
+                stage: op.kind.keyword().to_string(),
+                rows_out: rows.load(Ordering::Relaxed),
+            })
+        })
+        .collect();
+    RunSummary { pipeline: logical.name.clone(), workers: plan.workers, wall, sources, sinks, stages }
+}
+
+/// Redraws one status line on stderr every second once the run has lasted a second.
+fn spawn_progress(shared: Arc<RunShared>, done: Arc<AtomicBool>, started: Instant) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut drawn = false;
+        while !done.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(100));
+            let elapsed = started.elapsed();
+            if elapsed < Duration::from_secs(1) || elapsed.subsec_millis() >= 100 {
+                continue;
+            }
+            let (records, dead) = shared.sources.iter().flatten().fold((0, 0), |(r, d), s| {
+                (r + s.counters.records.load(Ordering::Relaxed), d + s.dead_letters.count())
+            });
+            let written: u64 = shared.sinks.iter().map(|s| s.rows()).sum();
+            let rate = records as f64 / elapsed.as_secs_f64();
+            eprint!(
+                "\r\x1b[2K[{:>5.1}s] read {records} records ({rate:.0}/s), wrote {written}, dead-lettered {dead}",
+                elapsed.as_secs_f64()
+            );
+            drawn = true;
+        }
+        if drawn {
+            eprint!("\r\x1b[2K");
+        }
+    })
+}
