@@ -17,13 +17,18 @@ pub fn arrow_type(ty: DataType) -> ArrowType {
     }
 }
 
-/// Arrow schema of a plan schema (same names, order and nullability).
+/// Arrow schema of a plan schema (same names and order).
+///
+/// Every Arrow field is marked nullable: the language's nullability is enforced by the checker
+/// (typing) and the connectors (a null in a non-nullable column is a malformed record), while
+/// some kernels may produce null where the checker proved none is possible only in the absence
+/// of overflow (int overflow gives null). A run must never fail on Arrow's own check.
 pub fn arrow_schema(schema: &Schema) -> SchemaRef {
     Arc::new(ArrowSchema::new(
         schema
             .fields
             .iter()
-            .map(|f| ArrowField::new(&f.name, arrow_type(f.ty), f.nullable))
+            .map(|f| ArrowField::new(&f.name, arrow_type(f.ty), true))
             .collect::<Vec<_>>(),
     ))
 }

@@ -55,7 +55,7 @@ def test_dead_letters_and_good_rows(tmp_path, db, workers):
         assert word.lower() in letter["reason"].lower(), (line, letter["reason"])
 
     rows = read_jsonl(tmp_path / "rows.jsonl")
-    assert sorted((r["carrier"], r["dep_delay"], r["distance"], r["time_hour"]) for r in rows) == sorted([
+    assert sorted(((r["carrier"], r["dep_delay"], r["distance"], r["time_hour"]) for r in rows), key=repr) == sorted([
         ("AA", 10, 1000.5, "2013-01-01T05:00:00Z"),
         ("UA", -3, 200.0, "2013-01-01T06:00:00Z"),
         ("AA", None, 500.0, "2013-01-01T09:00:00Z"),
@@ -63,7 +63,7 @@ def test_dead_letters_and_good_rows(tmp_path, db, workers):
         ("DL", 30, 1000.0, "2013-01-01T12:00:00Z"),
         ("DL", 50, 1200.0, "2013-01-01T13:00:00Z"),
         ("UA", 60, 1300.25, "2013-01-01T14:00:00Z"),
-    ])
+    ], key=repr)
 
     # Oracle: DuckDB over only the good lines (the header plus GOOD_LINES), written out clean.
     clean = tmp_path / "clean.csv"

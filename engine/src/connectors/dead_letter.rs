@@ -11,6 +11,8 @@ pub struct DeadLetterSink {
     source: String,
     writer: Mutex<Box<dyn Write + Send>>,
     count: AtomicU64,
+    /// Where the lines go, for the run summary (`with_path`).
+    path: String,
 }
 
 impl DeadLetterSink {
@@ -19,7 +21,18 @@ impl DeadLetterSink {
             source: source.into(),
             writer: Mutex::new(writer),
             count: AtomicU64::new(0),
+            path: String::new(),
         }
+    }
+
+    /// Records where the writer writes, for the run summary.
+    pub fn with_path(mut self, path: impl Into<String>) -> DeadLetterSink {
+        self.path = path.into();
+        self
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
     }
 
     /// Writes one dead letter. `position` is `file:line` (1-based line) or `topic/partition/offset`.

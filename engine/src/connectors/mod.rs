@@ -7,13 +7,102 @@
 //! the workers, each of which encodes its batches with its own `SinkWriter`.
 
 pub mod dead_letter;
+pub mod encode;
+pub mod file;
+pub mod generator;
+pub mod sink;
+pub mod stdio;
 
+mod columns;
+mod scalar;
+#[cfg(test)]
+mod tests;
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow_array::RecordBatch;
+use sluice_dsl::plan::{ConnectorSpec, Format, SourceNode};
 
 pub use dead_letter::DeadLetterSink;
+pub use encode::Encoder;
+pub use file::ReadOptions;
+pub use generator::geo_points::{GeoPoint, geo_point};
+pub use sink::SinkTarget;
+
+/// Opens worker `ctx.worker`'s reader of a source: `file(...)` and `stdin` as csv or jsonl,
+/// `generator(geo_points, ...)`. Other connectors are `ConnectorError::Unsupported`.
+/// Configuration errors (a schema column missing from a csv header, an unreadable file) are
+/// returned here, before any record is read.
+pub fn open_source(
+    node: &SourceNode,
+    ctx: SourceContext,
+) -> Result<Box<dyn SourceReader>, ConnectorError> {
+    open_source_with(node, ctx, ReadOptions::default())
+}
+
+/// `open_source` with explicit reader knobs (chunk size).
+pub fn open_source_with(
+    node: &SourceNode,
+    ctx: SourceContext,
+    opts: ReadOptions,
+) -> Result<Box<dyn SourceReader>, ConnectorError> {
+    match &node.connector {
+        ConnectorSpec::File { .. } => file::open_file(node, ctx, opts),
+        ConnectorSpec::Stdin => stdio::open_stdin(node, ctx, opts),
+        ConnectorSpec::Generator { .. } => generator::open_generator(node, ctx),
+        ConnectorSpec::Kafka { .. } => Err(ConnectorError::Unsupported("kafka".into())),
+        ConnectorSpec::Stdout => Err(ConnectorError::Other(format!(
+            "source `{}`: stdout cannot be read (did you mean stdin?)",
+            node.name
+        ))),
+    }
+}
+
+/// Opens the dead-letter output of a source: its `dead_letter = file(...) as jsonl` (or
+/// `stdout as jsonl`), else `dead_letters/<pipeline>/<source>.jsonl` under the working
+/// directory. Parent directories are created; an existing file is truncated.
+pub fn open_dead_letters(
+    pipeline: &str,
+    node: &SourceNode,
+) -> Result<Arc<DeadLetterSink>, ConnectorError> {
+    let path = match &node.dead_letter {
+        None => PathBuf::from("dead_letters")
+            .join(pipeline)
+            .join(format!("{}.jsonl", node.name)),
+        Some((ConnectorSpec::File { path }, Format::Jsonl)) => PathBuf::from(path),
+        Some((ConnectorSpec::Stdout, Format::Jsonl)) => {
+            return Ok(Arc::new(
+                DeadLetterSink::new(&node.name, Box::new(std::io::stdout())).with_path("stdout"),
+            ));
+        }
+        Some((_, Format::Csv)) => {
+            return Err(ConnectorError::Unsupported(
+                "dead letters as csv (they are JSON lines: use `as jsonl`)".into(),
+            ));
+        }
+        Some((other, _)) => {
+            return Err(ConnectorError::Unsupported(format!(
+                "dead letters to {other:?}"
+            )));
+        }
+    };
+    let open_err = |source| ConnectorError::Open {
+        path: path.display().to_string(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(open_err)?;
+    }
+    let file = File::create(&path).map_err(open_err)?;
+    Ok(Arc::new(
+        DeadLetterSink::new(&node.name, Box::new(BufWriter::new(file)))
+            .with_path(path.display().to_string()),
+    ))
+}
 
 /// Counters of one source, shared by its workers (run summary, metrics).
 #[derive(Default, Debug)]
