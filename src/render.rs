@@ -18,7 +18,8 @@ pub fn render_all(diags: &[Diagnostic], path: &str, source: &str) -> String {
         .with_width(100);
     let mut out = String::new();
     for diag in diags {
-        let report = Report::new(first_line_only(diag, source)).with_source_code(NamedSource::new(path, source.to_string()));
+        let report = Report::new(caret_friendly(diag, source))
+            .with_source_code(NamedSource::new(path, source.to_string()));
         if handler.render_report(&mut out, report.as_ref()).is_err() {
             out.push_str(&format!("error[{}]: {}\n", diag.code, diag.message));
         }
@@ -27,9 +28,14 @@ pub fn render_all(diags: &[Diagnostic], path: &str, source: &str) -> String {
     out
 }
 
-/// A span over several lines renders as a bracket without a caret; point at its first line.
-fn first_line_only(diag: &Diagnostic, source: &str) -> Diagnostic {
+/// Shapes a diagnostic so miette draws a caret: a span over several lines renders as a bracket,
+/// so it is cut to its first line; a labelled one-character span renders as a bare `|`, so its
+/// label is dropped (the message already names the thing).
+fn caret_friendly(diag: &Diagnostic, source: &str) -> Diagnostic {
     let mut diag = diag.clone();
+    if diag.span.len() <= 1 {
+        diag.label.clear();
+    }
     let start = diag.span.start.min(source.len());
     if let Some(newline) = source[start..diag.span.end.min(source.len())].find('\n') {
         diag.span.end = start + newline;

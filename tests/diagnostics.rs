@@ -42,7 +42,12 @@ fn check(path: &Path) -> Vec<String> {
     if expected.is_empty() {
         problems.push("has no `# expect:` lines".to_string());
     }
-    let out = sluice().arg("check").arg(path).env("NO_COLOR", "1").output().unwrap();
+    let out = sluice()
+        .arg("check")
+        .arg(path)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     if out.status.code() != Some(2) {
         problems.push(format!("exit code {:?}, expected 2", out.status.code()));
@@ -59,7 +64,10 @@ fn check(path: &Path) -> Vec<String> {
     }
     let carets = stderr.lines().filter(|l| l.contains('^')).count();
     if carets < expected.len() {
-        problems.push(format!("{carets} caret lines for {} diagnostics", expected.len()));
+        problems.push(format!(
+            "{carets} caret lines for {} diagnostics",
+            expected.len()
+        ));
     }
     let count_line = format!(
         "due to {} previous error{}",
@@ -84,7 +92,12 @@ fn every_golden_file_reports_exactly_its_expected_diagnostics() {
         .filter(|p| p.extension().is_some_and(|e| e == "sluice"))
         .collect();
     files.sort();
-    assert!(files.len() >= 30, "only {} golden files in {}", files.len(), dir.display());
+    assert!(
+        files.len() >= 30,
+        "only {} golden files in {}",
+        files.len(),
+        dir.display()
+    );
     let failures: Vec<String> = files
         .iter()
         .filter_map(|f| {
@@ -92,7 +105,13 @@ fn every_golden_file_reports_exactly_its_expected_diagnostics() {
             (!problems.is_empty()).then(|| format!("{}:\n  {}", f.display(), problems.join("\n  ")))
         })
         .collect();
-    assert!(failures.is_empty(), "{} of {} golden files failed:\n{}", failures.len(), files.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} golden files failed:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n\n")
+    );
 }
 
 #[test]
@@ -112,8 +131,20 @@ fn every_shipped_pipeline_checks_clean() {
             path.display(),
             String::from_utf8_lossy(&out.stderr)
         );
-        let fmt = sluice().args(["fmt", "--check"]).arg(&path).output().unwrap();
-        assert!(fmt.status.success(), "{} is not in canonical form", path.display());
+        let fmt = sluice()
+            .args(["fmt", "--check"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            fmt.status.success(),
+            "{} is not in canonical form",
+            path.display()
+        );
     }
-    assert!(count >= 3, "expected the shipped pipelines in {}", dir.display());
+    assert!(
+        count >= 3,
+        "expected the shipped pipelines in {}",
+        dir.display()
+    );
 }

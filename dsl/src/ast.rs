@@ -7,7 +7,7 @@
 
 /// Byte range in the source text. Two spans always compare equal, so that trees parsed from
 /// differently formatted text compare by content only.
-#[derive(Clone, Copy, Debug, Default, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, Eq)]
 pub struct Span {
     pub start: usize,
     pub end: usize,
@@ -17,6 +17,11 @@ impl PartialEq for Span {
     fn eq(&self, _other: &Span) -> bool {
         true
     }
+}
+
+/// Consistent with `PartialEq` (equal values hash alike): a span contributes nothing.
+impl std::hash::Hash for Span {
+    fn hash<H: std::hash::Hasher>(&self, _state: &mut H) {}
 }
 
 impl Span {
@@ -51,11 +56,22 @@ pub struct Pipeline {
     pub comments: Vec<Comment>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Comment {
     /// The text including the leading `#`.
     pub text: String,
     pub span: Span,
+    /// Code precedes the comment on its line (`header = true  # csv only`), so `fmt` keeps it
+    /// at the end of a line instead of moving it before the next item.
+    pub trailing: bool,
+}
+
+/// Like spans, `trailing` is layout, not content: `fmt` may have to move a trailing comment to
+/// its own line (two of them after one item), and trees still compare equal by text.
+impl PartialEq for Comment {
+    fn eq(&self, other: &Comment) -> bool {
+        self.text == other.text
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -240,9 +256,16 @@ pub struct DurationLit {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum WindowSpec {
-    Tumbling { size: DurationLit },
-    Sliding { size: DurationLit, every: DurationLit },
-    Session { gap: DurationLit },
+    Tumbling {
+        size: DurationLit,
+    },
+    Sliding {
+        size: DurationLit,
+        every: DurationLit,
+    },
+    Session {
+        gap: DurationLit,
+    },
 }
 
 /// `[left] join RIGHT on a == RIGHT.b [and ...] [within D]`.

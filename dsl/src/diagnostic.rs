@@ -85,7 +85,10 @@ impl miette::Diagnostic for Diagnostic {
 }
 
 /// Closest candidate by edit distance, for "did you mean" hints; `None` when nothing is close.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::damerau_levenshtein(name, c), c))

@@ -16,9 +16,9 @@ use std::fmt::{self, Display, Formatter};
 
 use crate::ast::{BinaryOp, UnaryOp};
 use crate::plan::{
-    AggCall, AggFunc, ConnectorSpec, Format, GeneratorKind, InputRef, LogicalPlan, OpKind, Operator,
-    Placement, RouteKind, Schema, ScalarFunc, SinkMode, SourceNode, TExpr, TimeUnit, TypedExpr, Value,
-    WindowKind,
+    AggCall, AggFunc, ConnectorSpec, Format, GeneratorKind, InputRef, LogicalPlan, OpKind,
+    Operator, Placement, RouteKind, ScalarFunc, Schema, SinkMode, SourceNode, TExpr, TimeUnit,
+    TypedExpr, Value, WindowKind,
 };
 
 /// `250ms`, `10s`, `5m`, `1h`, `2d`: the largest unit that divides exactly.
@@ -26,7 +26,12 @@ pub fn duration(ms: i64) -> String {
     if ms < 0 {
         return format!("-{}", duration(-ms));
     }
-    const UNITS: [(i64, &str); 4] = [(86_400_000, "d"), (3_600_000, "h"), (60_000, "m"), (1_000, "s")];
+    const UNITS: [(i64, &str); 4] = [
+        (86_400_000, "d"),
+        (3_600_000, "h"),
+        (60_000, "m"),
+        (1_000, "s"),
+    ];
     if ms == 0 {
         return "0s".into();
     }
@@ -41,7 +46,10 @@ pub fn duration(ms: i64) -> String {
 /// `@2013-01-01T05:00:00Z` (milliseconds shown only when not zero).
 pub fn timestamp(ms: i64) -> String {
     match chrono::DateTime::from_timestamp_millis(ms) {
-        Some(t) => format!("@{}", t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+        Some(t) => format!(
+            "@{}",
+            t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+        ),
         None => format!("timestamp({ms})"),
     }
 }
@@ -107,15 +115,35 @@ impl Display for TypedExpr {
             TExpr::Binary(op, l, r) => {
                 let p = op.precedence() * 10;
                 // Comparisons do not chain: `(a == b) == c` keeps its parentheses.
-                let left_min = if op.precedence() == BinaryOp::Eq.precedence() { p + 1 } else { p };
-                write!(f, "{} {} {}", Child(l, left_min), op.symbol(), Child(r, p + 1))
+                let left_min = if op.precedence() == BinaryOp::Eq.precedence() {
+                    p + 1
+                } else {
+                    p
+                };
+                write!(
+                    f,
+                    "{} {} {}",
+                    Child(l, left_min),
+                    op.symbol(),
+                    Child(r, p + 1)
+                )
             }
             TExpr::Cast(x) => write!(f, "{}({x})", self.ty.name()),
             TExpr::IsNull(x, negated) => {
-                write!(f, "{} is {}null", Child(x, 40), if *negated { "not " } else { "" })
+                write!(
+                    f,
+                    "{} is {}null",
+                    Child(x, 40),
+                    if *negated { "not " } else { "" }
+                )
             }
             TExpr::InList(x, items, negated) => {
-                write!(f, "{} {}in (", Child(x, 40), if *negated { "not " } else { "" })?;
+                write!(
+                    f,
+                    "{} {}in (",
+                    Child(x, 40),
+                    if *negated { "not " } else { "" }
+                )?;
                 list(f, items)?;
                 f.write_str(")")
             }
@@ -157,7 +185,13 @@ impl Display for Schema {
             if i > 0 {
                 f.write_str(", ")?;
             }
-            write!(f, "{}: {}{}", field.name, field.ty.name(), if field.nullable { "?" } else { "" })?;
+            write!(
+                f,
+                "{}: {}{}",
+                field.name,
+                field.ty.name(),
+                if field.nullable { "?" } else { "" }
+            )?;
         }
         f.write_str("]")
     }
@@ -179,9 +213,16 @@ impl Display for ConnectorSpec {
                     GeneratorKind::GeoPoints => "geo_points",
                     GeneratorKind::Nexmark => "nexmark",
                 };
-                write!(f, "generator({kind}, events={events}, rate={rate}, seed={seed})")
+                write!(
+                    f,
+                    "generator({kind}, events={events}, rate={rate}, seed={seed})"
+                )
             }
-            ConnectorSpec::Kafka { topic, brokers, group } => {
+            ConnectorSpec::Kafka {
+                topic,
+                brokers,
+                group,
+            } => {
                 write!(f, "kafka(topic={topic:?}, brokers={brokers:?}")?;
                 if let Some(g) = group {
                     write!(f, ", group={g:?}")?;
@@ -204,7 +245,9 @@ fn format_suffix(conn: &ConnectorSpec, format: Format) -> &'static str {
 fn window(w: &WindowKind) -> String {
     match w {
         WindowKind::Tumbling { size } => format!("tumbling({})", duration(*size)),
-        WindowKind::Sliding { size, every } => format!("sliding({}, every {})", duration(*size), duration(*every)),
+        WindowKind::Sliding { size, every } => {
+            format!("sliding({}, every {})", duration(*size), duration(*every))
+        }
         WindowKind::Session { gap } => format!("session(gap {})", duration(*gap)),
     }
 }
@@ -269,11 +312,21 @@ impl LogicalPlan {
             f.write_str(" quoted_newlines=true")?;
         }
         if word == "table" {
-            let key: Vec<&str> = s.key.iter().filter_map(|i| s.schema.fields.get(*i)).map(|f| f.name.as_str()).collect();
+            let key: Vec<&str> = s
+                .key
+                .iter()
+                .filter_map(|i| s.schema.fields.get(*i))
+                .map(|f| f.name.as_str())
+                .collect();
             write!(f, " key=[{}]", key.join(", "))?;
         }
         if let Some(col) = s.event_time.and_then(|i| s.schema.fields.get(i)) {
-            write!(f, " event_time={} max_out_of_order={}", col.name, duration(s.max_out_of_order))?;
+            write!(
+                f,
+                " event_time={} max_out_of_order={}",
+                col.name,
+                duration(s.max_out_of_order)
+            )?;
         }
         if let Some((conn, format)) = &s.dead_letter {
             write!(f, " dead_letter={conn}{}", format_suffix(conn, *format))?;
@@ -285,8 +338,14 @@ impl LogicalPlan {
         f.write_str("  ")?;
         match &op.kind {
             OpKind::Filter(e) => write!(f, "Filter: {e}")?,
-            OpKind::Project(items) => write!(f, "Project: {}", joined(items, |(n, e)| named(n, e)))?,
-            OpKind::Aggregate { window: w, keys, aggs } => {
+            OpKind::Project(items) => {
+                write!(f, "Project: {}", joined(items, |(n, e)| named(n, e)))?
+            }
+            OpKind::Aggregate {
+                window: w,
+                keys,
+                aggs,
+            } => {
                 f.write_str("Aggregate: ")?;
                 if let Some(w) = w {
                     write!(f, "window={} ", window(w))?;
@@ -312,7 +371,9 @@ impl LogicalPlan {
                     InputRef::Stream(i) => self.streams.get(*i).map(|s| &s.schema),
                 };
                 let on = joined(keys, |(l, ri)| {
-                    let col = right_schema.and_then(|s| s.fields.get(*ri)).map_or("?", |c| c.name.as_str());
+                    let col = right_schema
+                        .and_then(|s| s.fields.get(*ri))
+                        .map_or("?", |c| c.name.as_str());
                     format!("{l} == {right_name}.{col}")
                 });
                 let how = if *left_outer { "left" } else { "inner" };
@@ -322,18 +383,25 @@ impl LogicalPlan {
                 }
             }
             OpKind::Top { k, by, per } => {
-                let by = joined(by, |(e, desc)| format!("{e} {}", if *desc { "desc" } else { "asc" }));
+                let by = joined(by, |(e, desc)| {
+                    format!("{e} {}", if *desc { "desc" } else { "asc" })
+                });
                 write!(f, "Top: k={k} by=[{by}]")?;
                 if !per.is_empty() {
                     write!(f, " per=[{}]", joined(per, |e| e.to_string()))?;
                 }
             }
-            OpKind::Distinct { keys, within } => {
-                write!(f, "Distinct: on=[{}] within={}", joined(keys, |e| e.to_string()), duration(*within))?
-            }
+            OpKind::Distinct { keys, within } => write!(
+                f,
+                "Distinct: on=[{}] within={}",
+                joined(keys, |e| e.to_string()),
+                duration(*within)
+            )?,
             OpKind::Route(r) => match r {
                 RouteKind::Geo { lat, lon } => write!(f, "Route: geo({lat}, {lon})")?,
-                RouteKind::Hash(keys) => write!(f, "Route: hash({})", joined(keys, |e| e.to_string()))?,
+                RouteKind::Hash(keys) => {
+                    write!(f, "Route: hash({})", joined(keys, |e| e.to_string()))?
+                }
                 RouteKind::RoundRobin => f.write_str("Route: round_robin")?,
             },
         }
@@ -368,7 +436,13 @@ impl Display for LogicalPlan {
             writeln!(f, "  => {}", s.schema)?;
         }
         for s in &self.sinks {
-            write!(f, "sink {} <- {}: {}", s.name, self.input_name(s.input), s.connector)?;
+            write!(
+                f,
+                "sink {} <- {}: {}",
+                s.name,
+                self.input_name(s.input),
+                s.connector
+            )?;
             f.write_str(format_suffix(&s.connector, s.format))?;
             let mode = match s.mode {
                 SinkMode::Append => "append".to_string(),
@@ -382,10 +456,28 @@ impl Display for LogicalPlan {
             writeln!(f)?;
         }
         for t in &self.tests {
-            let rows = |n: usize| if n == 1 { "1 row".to_string() } else { format!("{n} rows") };
-            let given = joined(&t.given, |(i, r)| format!("{}: {}", self.input_name(InputRef::Source(*i)), rows(r.len())));
-            let expect = joined(&t.expect, |(i, r)| format!("{}: {}", self.input_name(*i), rows(r.len())));
-            writeln!(f, "test {:?}: given=[{given}] expect=[{expect}]", t.description)?;
+            let rows = |n: usize| {
+                if n == 1 {
+                    "1 row".to_string()
+                } else {
+                    format!("{n} rows")
+                }
+            };
+            let given = joined(&t.given, |(i, r)| {
+                format!(
+                    "{}: {}",
+                    self.input_name(InputRef::Source(*i)),
+                    rows(r.len())
+                )
+            });
+            let expect = joined(&t.expect, |(i, r)| {
+                format!("{}: {}", self.input_name(*i), rows(r.len()))
+            });
+            writeln!(
+                f,
+                "test {:?}: given=[{given}] expect=[{expect}]",
+                t.description
+            )?;
         }
         Ok(())
     }

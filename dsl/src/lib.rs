@@ -6,11 +6,11 @@
 //! Both steps collect every diagnostic they can instead of stopping at the first one.
 
 pub mod ast;
+pub mod check;
 pub mod diagnostic;
+pub mod display;
 pub mod plan;
 pub mod syntax;
-pub mod check;
-pub mod display;
 
 use diagnostic::Diagnostic;
 
@@ -26,7 +26,11 @@ pub fn compile(
     let broken = if diags.iter().any(Diagnostic::is_error) {
         declared_names(source)
             .into_iter()
-            .filter(|n| !ast.decls.iter().any(|d| d.name().is_some_and(|i| i.name == *n)))
+            .filter(|n| {
+                !ast.decls
+                    .iter()
+                    .any(|d| d.name().is_some_and(|i| i.name == *n))
+            })
             .collect()
     } else {
         Default::default()
@@ -35,7 +39,11 @@ pub fn compile(
     // One message per token: where the parser already reported a token (and built a
     // placeholder for it, e.g. a bad duration), the checker's view of it is noise.
     let parse_starts: Vec<usize> = diags.iter().map(|d| d.span.start).collect();
-    diags.extend(check_diags.into_iter().filter(|d| !parse_starts.contains(&d.span.start)));
+    diags.extend(
+        check_diags
+            .into_iter()
+            .filter(|d| !parse_starts.contains(&d.span.start)),
+    );
     diags.sort_by_key(|d| (d.span.start, d.span.end));
     match plan {
         Some(plan) if !diags.iter().any(Diagnostic::is_error) => Ok(plan),
@@ -50,7 +58,9 @@ fn declared_names(source: &str) -> Vec<String> {
     let mut out = Vec::new();
     for line in source.lines() {
         let mut words = line.split_whitespace();
-        if let (Some("source" | "table" | "stream" | "sink"), Some(rest)) = (words.next(), words.next()) {
+        if let (Some("source" | "table" | "stream" | "sink"), Some(rest)) =
+            (words.next(), words.next())
+        {
             let name: String = rest
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')

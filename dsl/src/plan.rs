@@ -342,9 +342,13 @@ impl OpKind {
         match self {
             OpKind::Filter(_) => "where",
             OpKind::Project(_) => "select",
-            OpKind::Aggregate { window: Some(_), .. } => "window",
+            OpKind::Aggregate {
+                window: Some(_), ..
+            } => "window",
             OpKind::Aggregate { .. } => "aggregate",
-            OpKind::Join { left_outer: true, .. } => "left join",
+            OpKind::Join {
+                left_outer: true, ..
+            } => "left join",
             OpKind::Join { .. } => "join",
             OpKind::Top { .. } => "top",
             OpKind::Distinct { .. } => "distinct",
@@ -426,5 +430,9 @@ pub struct TestCase {
     pub given: Vec<(usize, Vec<Vec<Value>>)>,
     /// (stream index, rows in schema order)
     pub expect: Vec<(InputRef, Vec<Vec<Value>>)>,
+    /// Parallel to `expect`: the schema columns (ascending indices) that its rows give and that
+    /// are compared. An `expect` row may leave columns out (LANGUAGE.md's example omits the
+    /// window bounds); those hold `Value::Null` in the rows and must be ignored.
+    pub expect_columns: Vec<Vec<usize>>,
     pub span: Span,
 }

@@ -42,11 +42,18 @@ fn actual(source: &str, stem: &str) -> Vec<String> {
 fn golden_diagnostics_match_their_expectations() {
     let bless = std::env::var_os("SLUICE_BLESS").is_some();
     let files = files();
-    assert!(files.len() >= 32, "expected at least 32 golden files, found {}", files.len());
+    assert!(
+        files.len() >= 32,
+        "expected at least 32 golden files, found {}",
+        files.len()
+    );
     let mut failures = Vec::new();
     for path in files {
         let text = std::fs::read_to_string(&path).expect("read golden file");
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("pipeline");
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("pipeline");
         let expected: Vec<String> = text
             .lines()
             .filter_map(|l| l.strip_prefix(EXPECT))

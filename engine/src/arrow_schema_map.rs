@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use arrow_schema::{DataType as ArrowType, Field as ArrowField, Schema as ArrowSchema, SchemaRef, TimeUnit};
+use arrow_schema::{
+    DataType as ArrowType, Field as ArrowField, Schema as ArrowSchema, SchemaRef, TimeUnit,
+};
 use sluice_dsl::plan::{DataType, Schema};
 
 /// Arrow type of a language type. Timestamps are `Timestamp(Millisecond, None)` and mean UTC.

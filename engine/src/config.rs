@@ -156,7 +156,11 @@ impl EngineConfig {
             reason: reason.into(),
         };
         if self.workers == 0 || self.workers > 1024 {
-            return Err(invalid("workers", self.workers.to_string(), "must be 1..=1024"));
+            return Err(invalid(
+                "workers",
+                self.workers.to_string(),
+                "must be 1..=1024",
+            ));
         }
         if self.batch_size == 0 || self.batch_size > 1 << 24 {
             return Err(invalid(
@@ -168,7 +172,11 @@ impl EngineConfig {
         if let Some(listen) = &self.metrics.listen
             && listen.parse::<std::net::SocketAddr>().is_err()
         {
-            return Err(invalid("metrics.listen", format!("{listen:?}"), "expected host:port"));
+            return Err(invalid(
+                "metrics.listen",
+                format!("{listen:?}"),
+                "expected host:port",
+            ));
         }
         for w in &self.route.geo.workers {
             let key = format!("route.geo.workers[index = {}]", w.index);
@@ -180,13 +188,25 @@ impl EngineConfig {
                 ));
             }
             if !(-90.0..=90.0).contains(&w.lat) {
-                return Err(invalid(&format!("{key}.lat"), w.lat.to_string(), "must be in -90..=90"));
+                return Err(invalid(
+                    &format!("{key}.lat"),
+                    w.lat.to_string(),
+                    "must be in -90..=90",
+                ));
             }
             if !(-180.0..=180.0).contains(&w.lon) {
-                return Err(invalid(&format!("{key}.lon"), w.lon.to_string(), "must be in -180..=180"));
+                return Err(invalid(
+                    &format!("{key}.lon"),
+                    w.lon.to_string(),
+                    "must be in -180..=180",
+                ));
             }
             if w.capacity.is_nan() || w.capacity <= 0.0 {
-                return Err(invalid(&format!("{key}.capacity"), w.capacity.to_string(), "must be > 0"));
+                return Err(invalid(
+                    &format!("{key}.capacity"),
+                    w.capacity.to_string(),
+                    "must be > 0",
+                ));
             }
         }
         Ok(())
@@ -218,8 +238,10 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_value() {
-        let mut c = EngineConfig::from_toml("workers = 2\n[[route.geo.workers]]\nindex = 5\nlat = 1\nlon = 2\n")
-            .unwrap_or_else(|e| panic!("{e}"));
+        let mut c = EngineConfig::from_toml(
+            "workers = 2\n[[route.geo.workers]]\nindex = 5\nlat = 1\nlon = 2\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("index") && e.contains('5'), "{e}");
         c.route.geo.workers[0].index = 1;

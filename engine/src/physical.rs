@@ -8,7 +8,8 @@ use arrow_schema::SchemaRef;
 use sluice_dsl::ast::Span;
 use sluice_dsl::diagnostic::Diagnostic;
 use sluice_dsl::plan::{
-    AggFunc, ConnectorSpec, Format, GeneratorKind, InputRef, LogicalPlan, OpKind, Placement, SinkMode,
+    AggFunc, ConnectorSpec, Format, GeneratorKind, InputRef, LogicalPlan, OpKind, Placement,
+    SinkMode,
 };
 
 use crate::aggregate::state::supported;
@@ -29,9 +30,13 @@ const LATER_HINT: &str = "this build checks and explains it; running it comes wi
 event-time, windows and joins work (see README, \"What runs today\")";
 
 fn unsupported(what: &str, span: Span, hint: &str) -> Diagnostic {
-    Diagnostic::error("E0401", format!("{what} cannot run in this version of the engine"), span)
-        .with_label("not supported by `sluice run` yet")
-        .with_hint(hint)
+    Diagnostic::error(
+        "E0401",
+        format!("{what} cannot run in this version of the engine"),
+        span,
+    )
+    .with_label("not supported by `sluice run` yet")
+    .with_hint(hint)
 }
 
 /// Lowers a checked plan; every stage the engine cannot run is reported, not just the first.
@@ -44,7 +49,10 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
                 source.span,
                 "Kafka sources and sinks come with the Kafka work; use file(...) or stdin for now",
             )),
-            ConnectorSpec::Generator { kind: GeneratorKind::Nexmark, .. } => errors.push(unsupported(
+            ConnectorSpec::Generator {
+                kind: GeneratorKind::Nexmark,
+                ..
+            } => errors.push(unsupported(
                 "the `nexmark` generator",
                 source.span,
                 "generator(geo_points, ...) runs today",
@@ -53,8 +61,16 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
         }
     }
     for stream in &plan.streams {
-        if stream.inputs.iter().any(|i| matches!(i, InputRef::Table(_))) {
-            errors.push(unsupported("reading a `table` as a stream", stream.span, LATER_HINT));
+        if stream
+            .inputs
+            .iter()
+            .any(|i| matches!(i, InputRef::Table(_)))
+        {
+            errors.push(unsupported(
+                "reading a `table` as a stream",
+                stream.span,
+                LATER_HINT,
+            ));
         }
         for op in &stream.ops {
             if op.placement == Placement::Gpu {
@@ -66,7 +82,9 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
             }
             match &op.kind {
                 OpKind::Filter(_) | OpKind::Project(_) => {}
-                OpKind::Aggregate { window: None, aggs, .. } => {
+                OpKind::Aggregate {
+                    window: None, aggs, ..
+                } => {
                     for call in aggs.iter().filter(|c| !supported(c.func)) {
                         errors.push(unsupported(
                             &format!("the aggregate `{}`", agg_name(call.func)),
@@ -86,10 +104,18 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
     }
     for sink in &plan.sinks {
         if matches!(sink.connector, ConnectorSpec::Kafka { .. }) {
-            errors.push(unsupported("the `kafka` connector", sink.span, "use file(...) or stdout for now"));
+            errors.push(unsupported(
+                "the `kafka` connector",
+                sink.span,
+                "use file(...) or stdout for now",
+            ));
         }
         if matches!(sink.input, InputRef::Table(_)) {
-            errors.push(unsupported("a sink reading a `table`", sink.span, LATER_HINT));
+            errors.push(unsupported(
+                "a sink reading a `table`",
+                sink.span,
+                LATER_HINT,
+            ));
         }
         if sink.mode != SinkMode::Append {
             errors.push(unsupported(
@@ -101,12 +127,14 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
         }
     }
     if config.gpu.mode == GpuMode::On {
-        errors.push(Diagnostic::error(
-            "E0402",
-            "`gpu.mode = \"on\"` needs a GPU runtime, which this build does not have",
-            Span::default(),
-        )
-        .with_hint("use `--gpu auto` or `--gpu off`"));
+        errors.push(
+            Diagnostic::error(
+                "E0402",
+                "`gpu.mode = \"on\"` needs a GPU runtime, which this build does not have",
+                Span::default(),
+            )
+            .with_hint("use `--gpu auto` or `--gpu off`"),
+        );
     }
     if !errors.is_empty() {
         return Err(errors);
@@ -158,20 +186,31 @@ impl fmt::Display for PhysicalPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let plan = &self.logical;
         let n = self.workers;
-        writeln!(f, "physical plan: workers={n} batch_size={}", self.batch_size)?;
+        writeln!(
+            f,
+            "physical plan: workers={n} batch_size={}",
+            self.batch_size
+        )?;
         for source in &plan.sources {
             let how = match &source.connector {
                 ConnectorSpec::File { path } if source.quoted_newlines => {
                     format!("file {path:?}, read by worker 0 (quoted_newlines), batches shared")
                 }
-                ConnectorSpec::File { path } => format!("file {path:?}, one byte range per worker ({n})"),
+                ConnectorSpec::File { path } => {
+                    format!("file {path:?}, one byte range per worker ({n})")
+                }
                 ConnectorSpec::Stdin => "stdin, read by worker 0".to_string(),
                 ConnectorSpec::Generator { events, .. } => {
                     format!("generator, {events} records, every {n}th record per worker")
                 }
                 other => format!("{other:?}"),
             };
-            writeln!(f, "Read {}: {} {how}", source.name, format_name(source.format))?;
+            writeln!(
+                f,
+                "Read {}: {} {how}",
+                source.name,
+                format_name(source.format)
+            )?;
         }
         for stream in &plan.streams {
             let inputs: Vec<String> = stream.inputs.iter().map(|i| input_name(plan, i)).collect();
@@ -182,12 +221,21 @@ impl fmt::Display for PhysicalPlan {
             }
             for op in &stream.ops {
                 match &op.kind {
-                    OpKind::Filter(_) => writeln!(f, "  Filter: vectorised on Arrow kernels, per worker")?,
-                    OpKind::Project(items) => {
-                        writeln!(f, "  Project: {} columns, vectorised, per worker", items.len())?
+                    OpKind::Filter(_) => {
+                        writeln!(f, "  Filter: vectorised on Arrow kernels, per worker")?
                     }
+                    OpKind::Project(items) => writeln!(
+                        f,
+                        "  Project: {} columns, vectorised, per worker",
+                        items.len()
+                    )?,
                     OpKind::Aggregate { keys, aggs, .. } => {
-                        writeln!(f, "  PartialAggregate: {} keys, {} aggregates, per worker", keys.len(), aggs.len())?;
+                        writeln!(
+                            f,
+                            "  PartialAggregate: {} keys, {} aggregates, per worker",
+                            keys.len(),
+                            aggs.len()
+                        )?;
                         if keys.is_empty() {
                             writeln!(f, "  Exchange: all partials to worker 0")?;
                         } else {

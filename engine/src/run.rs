@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use sluice_dsl::plan::InputRef;
 
-use crate::connectors::{ConnectorError, DeadLetterSink, SinkTarget, SourceCounters, open_dead_letters};
+use crate::connectors::{
+    ConnectorError, DeadLetterSink, SinkTarget, SourceCounters, open_dead_letters,
+};
 use crate::dataflow::{self, Failures};
 use crate::physical::PhysicalPlan;
 use crate::summary::{RunSummary, SinkSummary, SourceSummary, StageSummary};
@@ -73,7 +75,12 @@ pub fn run(plan: &PhysicalPlan, options: RunOptions) -> Result<RunSummary, RunEr
         .iter()
         .map(|s| s.ops.iter().map(|_| Arc::new(AtomicU64::new(0))).collect())
         .collect();
-    let shared = Arc::new(RunShared { sources, sinks, operator_rows, failures: Failures::default() });
+    let shared = Arc::new(RunShared {
+        sources,
+        sinks,
+        operator_rows,
+        failures: Failures::default(),
+    });
 
     let done = Arc::new(AtomicBool::new(false));
     let progress = (options.progress && std::io::stderr().is_terminal())
@@ -91,7 +98,11 @@ pub fn run(plan: &PhysicalPlan, options: RunOptions) -> Result<RunSummary, RunEr
     .map_err(RunError::Worker)
     .and_then(|guards| {
         let panics: Vec<String> = guards.join().into_iter().filter_map(Result::err).collect();
-        if panics.is_empty() { Ok(()) } else { Err(RunError::Worker(panics.join("; "))) }
+        if panics.is_empty() {
+            Ok(())
+        } else {
+            Err(RunError::Worker(panics.join("; ")))
+        }
     });
     done.store(true, Ordering::Relaxed);
     if let Some(handle) = progress {
@@ -170,11 +181,22 @@ fn summarise(plan: &PhysicalPlan, shared: &RunShared, wall: Duration) -> RunSumm
             })
         })
         .collect();
-    RunSummary { pipeline: logical.name.clone(), workers: plan.workers, wall, sources, sinks, stages }
+    RunSummary {
+        pipeline: logical.name.clone(),
+        workers: plan.workers,
+        wall,
+        sources,
+        sinks,
+        stages,
+    }
 }
 
 /// Redraws one status line on stderr every second once the run has lasted a second.
-fn spawn_progress(shared: Arc<RunShared>, done: Arc<AtomicBool>, started: Instant) -> std::thread::JoinHandle<()> {
+fn spawn_progress(
+    shared: Arc<RunShared>,
+    done: Arc<AtomicBool>,
+    started: Instant,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut drawn = false;
         while !done.load(Ordering::Relaxed) {
@@ -184,7 +206,10 @@ fn spawn_progress(shared: Arc<RunShared>, done: Arc<AtomicBool>, started: Instan
                 continue;
             }
             let (records, dead) = shared.sources.iter().flatten().fold((0, 0), |(r, d), s| {
-                (r + s.counters.records.load(Ordering::Relaxed), d + s.dead_letters.count())
+                (
+                    r + s.counters.records.load(Ordering::Relaxed),
+                    d + s.dead_letters.count(),
+                )
             });
             let written: u64 = shared.sinks.iter().map(|s| s.rows()).sum();
             let rate = records as f64 / elapsed.as_secs_f64();

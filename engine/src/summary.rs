@@ -77,14 +77,22 @@ impl fmt::Display for RunSummary {
                 write!(f, ", {} empty lines skipped", s.empty_lines)?;
             }
             if s.dead_letters > 0 {
-                write!(f, ", {} dead-lettered -> {}", s.dead_letters, s.dead_letter_path)?;
+                write!(
+                    f,
+                    ", {} dead-lettered -> {}",
+                    s.dead_letters, s.dead_letter_path
+                )?;
             } else {
                 write!(f, ", 0 dead-lettered")?;
             }
             writeln!(f)?;
         }
         for s in &self.stages {
-            writeln!(f, "  stage  {:<16} {:<10} {} rows out", s.stream, s.stage, s.rows_out)?;
+            writeln!(
+                f,
+                "  stage  {:<16} {:<10} {} rows out",
+                s.stream, s.stage, s.rows_out
+            )?;
         }
         for s in &self.sinks {
             writeln!(

@@ -49,8 +49,12 @@ impl Checker<'_> {
             return None;
         }
         let misuse = match name {
-            "stdin" if !role.reads() => Some("`stdin` can only be read; write to `stdout` or `file(...)`"),
-            "stdout" if role.reads() => Some("`stdout` can only be written; read from `stdin` or `file(...)`"),
+            "stdin" if !role.reads() => {
+                Some("`stdin` can only be read; write to `stdout` or `file(...)`")
+            }
+            "stdout" if role.reads() => {
+                Some("`stdout` can only be written; read from `stdin` or `file(...)`")
+            }
             "generator" if role != Role::Source => Some("a `generator` can only feed a `source`"),
             _ => None,
         };
@@ -72,9 +76,13 @@ impl Checker<'_> {
             "stdin" | "stdout" => {
                 if let Some(a) = args.first() {
                     self.report(
-                        Diagnostic::error("E0112", format!("`{name}` takes no arguments"), arg_span(a))
-                            .with_label("unexpected argument")
-                            .with_hint(format!("write just `{name}`")),
+                        Diagnostic::error(
+                            "E0112",
+                            format!("`{name}` takes no arguments"),
+                            arg_span(a),
+                        )
+                        .with_label("unexpected argument")
+                        .with_hint(format!("write just `{name}`")),
                     );
                     return None;
                 }
@@ -101,9 +109,13 @@ impl Checker<'_> {
         };
         if let Some(n) = &first.name {
             self.report(
-                Diagnostic::error("E0112", format!("unknown argument `{}` for `file`", n.name), n.span)
-                    .with_label("unknown argument")
-                    .with_hint(hint),
+                Diagnostic::error(
+                    "E0112",
+                    format!("unknown argument `{}` for `file`", n.name),
+                    n.span,
+                )
+                .with_label("unknown argument")
+                .with_hint(hint),
             );
             return None;
         }
@@ -132,7 +144,8 @@ impl Checker<'_> {
     }
 
     fn generator_args(&mut self, c: &Connector, args: &[Arg]) -> Option<ConnectorSpec> {
-        let hint = "write `generator(geo_points, events = 1000)` or `generator(nexmark, rate = 100)`";
+        let hint =
+            "write `generator(geo_points, events = 1000)` or `generator(nexmark, rate = 100)`";
         let kind_arg = args.first().filter(|a| a.name.is_none());
         let kind = match kind_arg.map(|a| &a.value.kind) {
             Some(ExprKind::Column {
@@ -143,9 +156,17 @@ impl Checker<'_> {
                 "nexmark" => Some(GeneratorKind::Nexmark),
                 other => {
                     self.report(
-                        Diagnostic::error("E0112", format!("unknown generator `{other}`"), name.span)
-                            .with_label("unknown generator")
-                            .with_hint(suggest(other, GENERATORS, "generators")),
+                        Diagnostic::error(
+                            "E0112",
+                            format!("unknown generator `{other}`"),
+                            name.span,
+                        )
+                        .with_label("unknown generator")
+                        .with_hint(suggest(
+                            other,
+                            GENERATORS,
+                            "generators",
+                        )),
                     );
                     None
                 }
@@ -175,9 +196,13 @@ impl Checker<'_> {
         for a in rest {
             let Some(n) = &a.name else {
                 self.report(
-                    Diagnostic::error("E0112", "unexpected positional argument to `generator`", a.value.span)
-                        .with_label("expected `NAME = VALUE`")
-                        .with_hint(hint),
+                    Diagnostic::error(
+                        "E0112",
+                        "unexpected positional argument to `generator`",
+                        a.value.span,
+                    )
+                    .with_label("expected `NAME = VALUE`")
+                    .with_hint(hint),
                 );
                 ok = false;
                 continue;
@@ -187,7 +212,10 @@ impl Checker<'_> {
                 continue;
             }
             seen.push(n);
-            let slot = GENERATOR_ARGS.iter().position(|x| *x == n.name).unwrap_or(0);
+            let slot = GENERATOR_ARGS
+                .iter()
+                .position(|x| *x == n.name)
+                .unwrap_or(0);
             match self.count_arg(&a.value, &n.name) {
                 Some(v) => values[slot] = v,
                 None => ok = false,
@@ -204,7 +232,8 @@ impl Checker<'_> {
     }
 
     fn kafka_args(&mut self, c: &Connector, args: &[Arg]) -> Option<ConnectorSpec> {
-        let hint = "write `kafka(topic = \"bids\", brokers = \"127.0.0.1:9092\", group = \"sluice\")`";
+        let hint =
+            "write `kafka(topic = \"bids\", brokers = \"127.0.0.1:9092\", group = \"sluice\")`";
         let mut values: [Option<String>; 3] = [None, None, None];
         let mut ok = true;
         let mut seen: Vec<&Ident> = Vec::new();
@@ -254,17 +283,25 @@ impl Checker<'_> {
     fn named_arg_ok(&mut self, n: &Ident, seen: &[&Ident], valid: &[&str], conn: &str) -> bool {
         if !valid.contains(&n.name.as_str()) {
             self.report(
-                Diagnostic::error("E0112", format!("unknown argument `{}` for `{conn}`", n.name), n.span)
-                    .with_label("unknown argument")
-                    .with_hint(suggest(&n.name, valid, "arguments")),
+                Diagnostic::error(
+                    "E0112",
+                    format!("unknown argument `{}` for `{conn}`", n.name),
+                    n.span,
+                )
+                .with_label("unknown argument")
+                .with_hint(suggest(&n.name, valid, "arguments")),
             );
             return false;
         }
         if let Some(first) = seen.iter().find(|s| s.name == n.name) {
             self.report(
-                Diagnostic::error("E0112", format!("argument `{}` is given twice", n.name), n.span)
-                    .with_label("given again")
-                    .with_related(first.span, "first given here"),
+                Diagnostic::error(
+                    "E0112",
+                    format!("argument `{}` is given twice", n.name),
+                    n.span,
+                )
+                .with_label("given again")
+                .with_related(first.span, "first given here"),
             );
             return false;
         }
@@ -297,7 +334,9 @@ impl Checker<'_> {
         };
         match &e.kind {
             ExprKind::Literal(Literal::Int(v)) if *v >= 0 => Some(*v as u64),
-            ExprKind::Literal(Literal::Int(_)) => bad(self, format!("`{what}` must not be negative")),
+            ExprKind::Literal(Literal::Int(_)) => {
+                bad(self, format!("`{what}` must not be negative"))
+            }
             ExprKind::Unary {
                 op: UnaryOp::Neg, ..
             } => bad(self, format!("`{what}` must not be negative")),
@@ -344,7 +383,11 @@ impl Checker<'_> {
                     .with_label("no `as FORMAT`")
                     .with_hint(format!(
                         "add {} after the connector",
-                        valid.iter().map(|v| format!("`as {v}`")).collect::<Vec<_>>().join(" or ")
+                        valid
+                            .iter()
+                            .map(|v| format!("`as {v}`"))
+                            .collect::<Vec<_>>()
+                            .join(" or ")
                     )),
                 );
             }

@@ -2,15 +2,12 @@
 
 use super::connector::Role;
 use super::scope::{Col, EventTime, Scope};
-use super::{Checker, Resolved, suggest};
+use super::{Checker, suggest};
 use crate::ast::{
-    ColumnDef, Connector, Expr, ExprKind, Ident, Literal, Setting, SettingValue, SinkDecl,
-    SourceDecl, Span,
+    ColumnDef, Connector, Expr, ExprKind, Ident, Literal, Setting, SettingValue, SourceDecl, Span,
 };
 use crate::diagnostic::{Diagnostic, did_you_mean};
-use crate::plan::{
-    ConnectorSpec, DataType, Field, Format, GeneratorKind, Schema, SinkMode, SinkNode, SourceNode,
-};
+use crate::plan::{ConnectorSpec, DataType, Field, Format, GeneratorKind, Schema, SourceNode};
 
 const SOURCE_SETTINGS: &[&str] = &[
     "schema",
@@ -21,9 +18,7 @@ const SOURCE_SETTINGS: &[&str] = &[
     "dead_letter",
 ];
 const TABLE_SETTINGS: &[&str] = &["schema", "key", "header", "quoted_newlines", "dead_letter"];
-const SINK_SETTINGS: &[&str] = &["mode", "overwrite"];
 const TYPES: &[&str] = &["bool", "int", "float", "string", "timestamp", "duration"];
-const MODES: &[&str] = &["append", "changelog", "snapshot_every"];
 
 /// The fixed schema of a generator.
 ///
@@ -51,7 +46,11 @@ pub fn generator_schema(kind: GeneratorKind) -> Schema {
             ("event_time", Timestamp),
         ],
     };
-    Schema::new(cols.iter().map(|(n, t)| Field::new(*n, *t, false)).collect())
+    Schema::new(
+        cols.iter()
+            .map(|(n, t)| Field::new(*n, *t, false))
+            .collect(),
+    )
 }
 
 impl Checker<'_> {
@@ -61,8 +60,16 @@ impl Checker<'_> {
         let role = if is_table { Role::Table } else { Role::Source };
         let conn = self.connector(&d.connector, role);
         let format = self.format(&d.connector.name, d.format.as_ref());
-        let valid = if is_table { TABLE_SETTINGS } else { SOURCE_SETTINGS };
-        let settings = self.settings(&d.settings, valid, if is_table { "table" } else { "source" });
+        let valid = if is_table {
+            TABLE_SETTINGS
+        } else {
+            SOURCE_SETTINGS
+        };
+        let settings = self.settings(
+            &d.settings,
+            valid,
+            if is_table { "table" } else { "source" },
+        );
         let mut ok = conn.is_some() && format.is_some();
         let is_generator = matches!(conn, Some(ConnectorSpec::Generator { .. }));
         // Format as far as known, for the csv-only settings.
@@ -82,14 +89,18 @@ impl Checker<'_> {
                 self.report(
                     Diagnostic::error("E0129", "a `generator` has a fixed schema", s.key.span)
                         .with_label("not allowed for generators")
-                        .with_hint(format!("remove `schema`; this generator produces `{shown}`")),
+                        .with_hint(format!(
+                            "remove `schema`; this generator produces `{shown}`"
+                        )),
                 );
                 ok = false;
             }
             cols = Some(Scope::from_schema(&schema, &d.name.name).cols);
         } else if let Some(s) = find(&settings, "schema") {
             match &s.value {
-                SettingValue::Schema(defs) => cols = Some(self.schema_block(defs, s.key.span, &mut ok)),
+                SettingValue::Schema(defs) => {
+                    cols = Some(self.schema_block(defs, s.key.span, &mut ok))
+                }
                 _ => {
                     self.setting_kind(s, "a block: `schema { name: type ... }`");
                     ok = false;
@@ -140,9 +151,13 @@ impl Checker<'_> {
                     };
                     if conn.is_some() && fmt != Some(Format::Csv) {
                         self.report(
-                            Diagnostic::error("E0123", format!("`{key}` only applies to csv"), s.key.span)
-                                .with_label("not csv")
-                                .with_hint(format!("remove `{key}`")),
+                            Diagnostic::error(
+                                "E0123",
+                                format!("`{key}` only applies to csv"),
+                                s.key.span,
+                            )
+                            .with_label("not csv")
+                            .with_hint(format!("remove `{key}`")),
                         );
                         ok = false;
                     }
@@ -172,7 +187,9 @@ impl Checker<'_> {
                 },
                 "key" => match self.key_setting(s, cols.as_deref()) {
                     Some(k) => {
-                        let names = k.iter().filter_map(|i| cols.as_ref().map(|c| c[*i].name.clone()));
+                        let names = k
+                            .iter()
+                            .filter_map(|i| cols.as_ref().map(|c| c[*i].name.clone()));
                         self.table_keys.insert(d.name.name.clone(), names.collect());
                         node.key = k;
                     }
@@ -183,9 +200,13 @@ impl Checker<'_> {
         }
         if is_table && find(&settings, "key").is_none() {
             self.report(
-                Diagnostic::error("E0128", format!("table `{}` needs a `key`", d.name.name), d.name.span)
-                    .with_label("no key")
-                    .with_hint("add `key = COLUMN` (or `key = (a, b)`) to its settings"),
+                Diagnostic::error(
+                    "E0128",
+                    format!("table `{}` needs a `key`", d.name.name),
+                    d.name.span,
+                )
+                .with_label("no key")
+                .with_hint("add `key = COLUMN` (or `key = (a, b)`) to its settings"),
             );
             ok = false;
         }
@@ -211,11 +232,18 @@ impl Checker<'_> {
                 .find(|c| c.ty == Some((DataType::Timestamp, false)))
                 .map_or("COLUMN", |c| c.name.as_str());
             EventTime::Missing {
-                reason: format!("{} `{}` has no `event_time`", role_word(is_table), d.name.name),
+                reason: format!(
+                    "{} `{}` has no `event_time`",
+                    role_word(is_table),
+                    d.name.name
+                ),
                 hint: if is_table {
                     "a table has no event time; window the stream that joins it".to_string()
                 } else {
-                    format!("add `event_time = {suggestion}` to the settings of source `{}`", d.name.name)
+                    format!(
+                        "add `event_time = {suggestion}` to the settings of source `{}`",
+                        d.name.name
+                    )
                 },
             }
         };
@@ -241,9 +269,13 @@ impl Checker<'_> {
         for def in defs {
             if let Some(i) = cols.iter().position(|c| c.name == def.name.name) {
                 self.report(
-                    Diagnostic::error("E0126", format!("column `{}` is declared twice", def.name.name), def.name.span)
-                        .with_label("declared again")
-                        .with_related(spans[i], "first declared here"),
+                    Diagnostic::error(
+                        "E0126",
+                        format!("column `{}` is declared twice", def.name.name),
+                        def.name.span,
+                    )
+                    .with_label("declared again")
+                    .with_related(spans[i], "first declared here"),
                 );
                 *ok = false;
                 continue;
@@ -251,9 +283,13 @@ impl Checker<'_> {
             let ty = DataType::from_name(&def.ty.name.name);
             if ty.is_none() {
                 self.report(
-                    Diagnostic::error("E0125", format!("unknown type `{}`", def.ty.name.name), def.ty.name.span)
-                        .with_label("unknown type")
-                        .with_hint(suggest(&def.ty.name.name, TYPES, "types")),
+                    Diagnostic::error(
+                        "E0125",
+                        format!("unknown type `{}`", def.ty.name.name),
+                        def.ty.name.span,
+                    )
+                    .with_label("unknown type")
+                    .with_hint(suggest(&def.ty.name.name, TYPES, "types")),
                 );
                 *ok = false;
             }
@@ -282,9 +318,16 @@ impl Checker<'_> {
             Some((DataType::Timestamp, false)) => Some(i),
             Some((DataType::Timestamp, true)) => {
                 self.report(
-                    Diagnostic::error("E0127", format!("`event_time` column `{}` is nullable", id.name), id.span)
-                        .with_label("`timestamp?`")
-                        .with_hint(format!("declare it `{}: timestamp`: every row needs an event time", id.name)),
+                    Diagnostic::error(
+                        "E0127",
+                        format!("`event_time` column `{}` is nullable", id.name),
+                        id.span,
+                    )
+                    .with_label("`timestamp?`")
+                    .with_hint(format!(
+                        "declare it `{}: timestamp`: every row needs an event time",
+                        id.name
+                    )),
                 );
                 None
             }
@@ -337,7 +380,10 @@ impl Checker<'_> {
         let names: Vec<&str> = cols.iter().map(|c| c.name.as_str()).collect();
         let hint = match did_you_mean(&id.name, names.iter().copied()) {
             Some(s) => format!("did you mean `{s}`?"),
-            None => format!("the schema has {}", super::backticked(names.iter().copied())),
+            None => format!(
+                "the schema has {}",
+                super::backticked(names.iter().copied())
+            ),
         };
         self.report(
             Diagnostic::error(code, format!("unknown column `{}`", id.name), id.span)
@@ -379,123 +425,34 @@ impl Checker<'_> {
         Some((spec?, f?))
     }
 
-    /// Checks a `sink`; the returned [`Resolved`] is what the sink writes (for `expect`).
-    pub fn sink_decl(&mut self, d: &SinkDecl) -> (Option<SinkNode>, Resolved) {
-        let conn = self.connector(&d.connector, Role::Sink);
-        let format = self.format(&d.connector.name, d.format.as_ref());
-        let settings = self.settings(&d.settings, SINK_SETTINGS, "sink");
-        let (input, scope, _) = self.resolve_input(&d.input);
-        let mut ok = conn.is_some() && format.is_some() && input.is_some();
-        let default_mode = if scope.updating && scope.unbounded {
-            SinkMode::Changelog
-        } else {
-            SinkMode::Append
-        };
-        let mut mode = default_mode;
-        let mut overwrite = true;
-        for s in &settings {
-            match s.key.name.as_str() {
-                "mode" => match self.mode_setting(s) {
-                    Some(m) => mode = m,
-                    None => ok = false,
-                },
-                "overwrite" => {
-                    match self.bool_setting(s) {
-                        Some(v) => overwrite = v,
-                        None => ok = false,
-                    }
-                    if conn.is_some() && !matches!(conn, Some(ConnectorSpec::File { .. })) {
-                        self.report(
-                            Diagnostic::error("E0123", "`overwrite` only applies to `file` sinks", s.key.span)
-                                .with_label("not a file")
-                                .with_hint("remove `overwrite`"),
-                        );
-                        ok = false;
-                    }
-                }
-                _ => {}
-            }
-        }
-        let schema = scope.schema();
-        ok &= schema.is_some();
-        let node = SinkNode {
-            name: d.name.name.clone(),
-            connector: conn.unwrap_or(ConnectorSpec::Stdout),
-            format: format.flatten().unwrap_or(Format::Jsonl),
-            input: input.unwrap_or(crate::plan::InputRef::Source(0)),
-            schema: schema.unwrap_or_default(),
-            mode,
-            overwrite,
-            span: d.span,
-        };
-        (ok.then_some(node), Resolved { input, scope })
-    }
-
-    fn mode_setting(&mut self, s: &Setting) -> Option<SinkMode> {
-        let hint = "write `mode = append`, `mode = changelog` or `mode = snapshot_every(10s)`";
-        let SettingValue::Expr(e) = &s.value else {
-            self.setting_kind(s, "`append`, `changelog` or `snapshot_every(DURATION)`");
-            return None;
-        };
-        let (name, args) = match &e.kind {
-            ExprKind::Column {
-                qualifier: None,
-                name,
-            } => (name, None),
-            ExprKind::Call { func, args } => (func, Some(args)),
-            _ => {
-                self.setting_kind(s, "`append`, `changelog` or `snapshot_every(DURATION)`");
-                return None;
-            }
-        };
-        match (name.name.as_str(), args.map(Vec::as_slice)) {
-            ("append", None) => Some(SinkMode::Append),
-            ("changelog", None) => Some(SinkMode::Changelog),
-            ("snapshot_every", Some([d])) => match &d.kind {
-                ExprKind::Literal(Literal::Duration(ms)) if *ms > 0 => Some(SinkMode::SnapshotEvery(*ms)),
-                _ => {
-                    self.report(
-                        Diagnostic::error("E0130", "`snapshot_every` needs a positive duration", d.span)
-                            .with_label("expected a duration")
-                            .with_hint("e.g. `mode = snapshot_every(10s)`"),
-                    );
-                    None
-                }
-            },
-            (n, _) if MODES.contains(&n) => {
-                self.report(
-                    Diagnostic::error("E0130", format!("bad use of sink mode `{n}`"), e.span)
-                        .with_label("malformed mode")
-                        .with_hint(hint),
-                );
-                None
-            }
-            (n, _) => {
-                self.report(
-                    Diagnostic::error("E0130", format!("unknown sink mode `{n}`"), name.span)
-                        .with_label("unknown mode")
-                        .with_hint(suggest(n, MODES, "modes")),
-                );
-                None
-            }
-        }
-    }
-
     /// Drops unknown and repeated settings (reporting them); keeps the rest in order.
-    fn settings<'s>(&mut self, settings: &'s [Setting], valid: &[&str], what: &str) -> Vec<&'s Setting> {
+    pub(super) fn settings<'s>(
+        &mut self,
+        settings: &'s [Setting],
+        valid: &[&str],
+        what: &str,
+    ) -> Vec<&'s Setting> {
         let mut out: Vec<&Setting> = Vec::new();
         for s in settings {
             if !valid.contains(&s.key.name.as_str()) {
                 self.report(
-                    Diagnostic::error("E0120", format!("unknown setting `{}` for a {what}", s.key.name), s.key.span)
-                        .with_label("unknown setting")
-                        .with_hint(suggest(&s.key.name, valid, "settings")),
+                    Diagnostic::error(
+                        "E0120",
+                        format!("unknown setting `{}` for a {what}", s.key.name),
+                        s.key.span,
+                    )
+                    .with_label("unknown setting")
+                    .with_hint(suggest(&s.key.name, valid, "settings")),
                 );
             } else if let Some(first) = out.iter().find(|f| f.key.name == s.key.name) {
                 self.report(
-                    Diagnostic::error("E0121", format!("setting `{}` is given twice", s.key.name), s.key.span)
-                        .with_label("given again")
-                        .with_related(first.key.span, "first given here"),
+                    Diagnostic::error(
+                        "E0121",
+                        format!("setting `{}` is given twice", s.key.name),
+                        s.key.span,
+                    )
+                    .with_label("given again")
+                    .with_related(first.key.span, "first given here"),
                 );
             } else {
                 out.push(s);
@@ -504,7 +461,7 @@ impl Checker<'_> {
         out
     }
 
-    fn bool_setting(&mut self, s: &Setting) -> Option<bool> {
+    pub(super) fn bool_setting(&mut self, s: &Setting) -> Option<bool> {
         match &s.value {
             SettingValue::Expr(Expr {
                 kind: ExprKind::Literal(Literal::Bool(b)),
@@ -518,14 +475,18 @@ impl Checker<'_> {
     }
 
     /// E0122: the value of setting `s` is not `expected`.
-    fn setting_kind(&mut self, s: &Setting, expected: &str) {
+    pub(super) fn setting_kind(&mut self, s: &Setting, expected: &str) {
         let span = match &s.value {
             SettingValue::Expr(e) => e.span,
             _ => s.span,
         };
         self.report(
-            Diagnostic::error("E0122", format!("`{}` must be {expected}", s.key.name), span)
-                .with_label("wrong kind of value"),
+            Diagnostic::error(
+                "E0122",
+                format!("`{}` must be {expected}", s.key.name),
+                span,
+            )
+            .with_label("wrong kind of value"),
         );
     }
 }
@@ -542,10 +503,11 @@ fn find<'s>(settings: &[&'s Setting], key: &str) -> Option<&'s Setting> {
 fn column_name(s: &Setting) -> Option<&Ident> {
     match &s.value {
         SettingValue::Expr(Expr {
-            kind: ExprKind::Column {
-                qualifier: None,
-                name,
-            },
+            kind:
+                ExprKind::Column {
+                    qualifier: None,
+                    name,
+                },
             ..
         }) => Some(name),
         SettingValue::List(ids) if ids.len() == 1 => Some(&ids[0]),

@@ -29,9 +29,13 @@ impl Checker<'_> {
             out.push_str(&value[rest..start]);
             let Some(len) = value[start..].find('}') else {
                 self.report(
-                    Diagnostic::error("E0118", "unterminated `${` in string", at(start, value.len()))
-                        .with_label("no closing `}`")
-                        .with_hint("write `${NAME}` or `${NAME:-default}`"),
+                    Diagnostic::error(
+                        "E0118",
+                        "unterminated `${` in string",
+                        at(start, value.len()),
+                    )
+                    .with_label("no closing `}`")
+                    .with_hint("write `${NAME}` or `${NAME:-default}`"),
                 );
                 return None;
             };
@@ -41,7 +45,10 @@ impl Checker<'_> {
                 Some((n, d)) => (n, Some(d)),
                 None => (inner, None),
             };
-            let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            let valid = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !valid {
                 self.report(

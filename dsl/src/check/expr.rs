@@ -126,22 +126,35 @@ impl Checker<'_> {
                     | BinaryOp::Lt
                     | BinaryOp::LtEq
                     | BinaryOp::Gt
-                    | BinaryOp::GtEq => self.compare(*op, l, r, left.span, right.span, e.span),
-                    _ => self.arith(*op, l, r, left.span, right.span, e.span),
+                    | BinaryOp::GtEq => self.compare(*op, l, r, left.span, right.span),
+                    _ => self.arith(*op, l, r, left.span, right.span),
                 }
             }
             ExprKind::IsNull { expr, negated } => {
                 let t = self.expr(scope, expr, agg)?;
                 let inner = t.fix(DataType::Bool);
-                Some(Typed::new(TExpr::IsNull(Box::new(inner), *negated), DataType::Bool, false))
+                Some(Typed::new(
+                    TExpr::IsNull(Box::new(inner), *negated),
+                    DataType::Bool,
+                    false,
+                ))
             }
-            ExprKind::InList { expr, list, negated } => self.in_list(scope, expr, list, *negated, agg),
+            ExprKind::InList {
+                expr,
+                list,
+                negated,
+            } => self.in_list(scope, expr, list, *negated, agg),
             ExprKind::Call { func, args } => self.call(scope, func, args, e.span, agg),
         }
     }
 
     /// Resolves a column reference; reports unknown names with a suggestion.
-    pub fn column(&mut self, scope: &Scope, qualifier: Option<&Ident>, name: &Ident) -> Option<Typed> {
+    pub fn column(
+        &mut self,
+        scope: &Scope,
+        qualifier: Option<&Ident>,
+        name: &Ident,
+    ) -> Option<Typed> {
         match scope.lookup(qualifier.map(|q| q.name.as_str()), &name.name) {
             Lookup::Found(i) => {
                 let c = &scope.cols[i];
@@ -154,24 +167,42 @@ impl Checker<'_> {
                 let quals: Vec<&str> = scope.qualifiers().collect();
                 let hint = match did_you_mean(&q.name, quals.iter().copied()) {
                     Some(s) => format!("did you mean `{s}.{}`?", name.name),
-                    None if quals.is_empty() => "columns here have no qualifier; write just the column name".into(),
-                    None => format!("qualifiers here: {}", super::backticked(quals.iter().copied())),
+                    None if quals.is_empty() => {
+                        "columns here have no qualifier; write just the column name".into()
+                    }
+                    None => format!(
+                        "qualifiers here: {}",
+                        super::backticked(quals.iter().copied())
+                    ),
                 };
                 self.report(
-                    Diagnostic::error("E0201", format!("unknown qualifier `{}` in `{}.{}`", q.name, q.name, name.name), q.span)
-                        .with_label("not an input of this stage")
-                        .with_hint(hint),
+                    Diagnostic::error(
+                        "E0201",
+                        format!(
+                            "unknown qualifier `{}` in `{}.{}`",
+                            q.name, q.name, name.name
+                        ),
+                        q.span,
+                    )
+                    .with_label("not an input of this stage")
+                    .with_hint(hint),
                 );
                 None
             }
             Lookup::NoColumn => {
                 let (shown, candidates): (String, Vec<&str>) = match qualifier {
-                    Some(q) => (format!("{}.{}", q.name, name.name), scope.names_under(&q.name).collect()),
+                    Some(q) => (
+                        format!("{}.{}", q.name, name.name),
+                        scope.names_under(&q.name).collect(),
+                    ),
                     None => (name.name.clone(), scope.names().collect()),
                 };
                 let hint = match did_you_mean(&name.name, candidates.iter().copied()) {
                     Some(s) => format!("did you mean `{s}`?"),
-                    None => format!("available columns: {}", super::backticked(candidates.iter().copied())),
+                    None => format!(
+                        "available columns: {}",
+                        super::backticked(candidates.iter().copied())
+                    ),
                 };
                 let span = qualifier.map_or(name.span, |q| q.span.to(name.span));
                 self.report(
@@ -197,17 +228,27 @@ impl Checker<'_> {
             UnaryOp::Neg if matches!(ty, DataType::Int | DataType::Float | DataType::Duration) => {
                 let n = t.e.nullable;
                 Some(match t.e.kind {
-                    TExpr::Literal(Value::Int(v)) => Typed::new(TExpr::Literal(Value::Int(-v)), ty, false),
-                    TExpr::Literal(Value::Float(v)) => Typed::new(TExpr::Literal(Value::Float(-v)), ty, false),
-                    TExpr::Literal(Value::Duration(v)) => Typed::new(TExpr::Literal(Value::Duration(-v)), ty, false),
+                    TExpr::Literal(Value::Int(v)) => {
+                        Typed::new(TExpr::Literal(Value::Int(-v)), ty, false)
+                    }
+                    TExpr::Literal(Value::Float(v)) => {
+                        Typed::new(TExpr::Literal(Value::Float(-v)), ty, false)
+                    }
+                    TExpr::Literal(Value::Duration(v)) => {
+                        Typed::new(TExpr::Literal(Value::Duration(-v)), ty, false)
+                    }
                     _ => Typed::new(TExpr::Unary(op, Box::new(t.e)), ty, n),
                 })
             }
             UnaryOp::Not => {
                 self.report(
-                    Diagnostic::error("E0204", format!("`not` needs a `bool`, found `{}`", ty.name()), span)
-                        .with_label(format!("this is `{}`", ty.name()))
-                        .with_hint("compare it first, e.g. `not (x == 0)`"),
+                    Diagnostic::error(
+                        "E0204",
+                        format!("`not` needs a `bool`, found `{}`", ty.name()),
+                        span,
+                    )
+                    .with_label(format!("this is `{}`", ty.name()))
+                    .with_hint("compare it first, e.g. `not (x == 0)`"),
                 );
                 None
             }
@@ -229,7 +270,11 @@ impl Checker<'_> {
                 self.report(
                     Diagnostic::error(
                         "E0204",
-                        format!("`{}` needs `bool` operands, found `{}`", op.symbol(), t.ty().name()),
+                        format!(
+                            "`{}` needs `bool` operands, found `{}`",
+                            op.symbol(),
+                            t.ty().name()
+                        ),
                         s,
                     )
                     .with_label(format!("this is `{}`", t.ty().name()))
@@ -243,30 +288,41 @@ impl Checker<'_> {
         }
         let n = l.e.nullable || r.e.nullable;
         let (l, r) = (l.fix(DataType::Bool), r.fix(DataType::Bool));
-        Some(Typed::new(TExpr::Binary(op, Box::new(l), Box::new(r)), DataType::Bool, n))
+        Some(Typed::new(
+            TExpr::Binary(op, Box::new(l), Box::new(r)),
+            DataType::Bool,
+            n,
+        ))
     }
 
-    fn compare(&mut self, op: BinaryOp, l: Typed, r: Typed, ls: Span, rs: Span, span: Span) -> Option<Typed> {
+    fn compare(&mut self, op: BinaryOp, l: Typed, r: Typed, ls: Span, rs: Span) -> Option<Typed> {
         let ty = match unify(&[&l, &r]) {
             Ok(ty) => ty.unwrap_or(DataType::Int),
             Err(_) => {
                 let (a, b) = (l.ty(), r.ty());
                 self.report(
-                    Diagnostic::error("E0203", format!("cannot compare `{}` with `{}`", a.name(), b.name()), span)
-                        .with_label(format!("`{}` {} `{}`", a.name(), op.symbol(), b.name()))
-                        .with_related(ls, format!("this is `{}`", a.name()))
-                        .with_related(rs, format!("this is `{}`", b.name()))
-                        .with_hint(mismatch_hint(a, b)),
+                    Diagnostic::error(
+                        "E0203",
+                        format!("cannot compare `{}` with `{}`", a.name(), b.name()),
+                        rs,
+                    )
+                    .with_label(format!("this is `{}`", b.name()))
+                    .with_related(ls, format!("this is `{}`", a.name()))
+                    .with_hint(mismatch_hint(a, b)),
                 );
                 return None;
             }
         };
         let n = l.e.nullable || r.e.nullable;
         let (l, r) = (coerce(l, ty)?, coerce(r, ty)?);
-        Some(Typed::new(TExpr::Binary(op, Box::new(l), Box::new(r)), DataType::Bool, n))
+        Some(Typed::new(
+            TExpr::Binary(op, Box::new(l), Box::new(r)),
+            DataType::Bool,
+            n,
+        ))
     }
 
-    fn arith(&mut self, op: BinaryOp, l: Typed, r: Typed, ls: Span, rs: Span, span: Span) -> Option<Typed> {
+    fn arith(&mut self, op: BinaryOp, l: Typed, r: Typed, ls: Span, rs: Span) -> Option<Typed> {
         use DataType::*;
         if l.null && r.null {
             return Some(l);
@@ -278,11 +334,25 @@ impl Checker<'_> {
             (Duration, BinaryOp::Mul) => Int,
             (t, _) => t,
         };
-        let l_ty = if l.null { partner(r.ty(), true) } else { l.ty() };
-        let r_ty = if r.null { partner(l.ty(), false) } else { r.ty() };
+        let l_ty = if l.null {
+            partner(r.ty(), true)
+        } else {
+            l.ty()
+        };
+        let r_ty = if r.null {
+            partner(l.ty(), false)
+        } else {
+            r.ty()
+        };
         let n = l.e.nullable || r.e.nullable;
         let (l, r) = (l.fix(l_ty), r.fix(r_ty));
-        let bin = |op, a: TypedExpr, b: TypedExpr, ty, n| Some(Typed::new(TExpr::Binary(op, Box::new(a), Box::new(b)), ty, n));
+        let bin = |op, a: TypedExpr, b: TypedExpr, ty, n| {
+            Some(Typed::new(
+                TExpr::Binary(op, Box::new(a), Box::new(b)),
+                ty,
+                n,
+            ))
+        };
         let add_sub = matches!(op, BinaryOp::Add | BinaryOp::Sub);
         match (l_ty, r_ty) {
             (a, b) if a.is_numeric() && b.is_numeric() => {
@@ -315,12 +385,16 @@ impl Checker<'_> {
                 self.report(
                     Diagnostic::error(
                         "E0202",
-                        format!("cannot apply `{}` to `{}` and `{}`", op.symbol(), a.name(), b.name()),
-                        span,
+                        format!(
+                            "cannot apply `{}` to `{}` and `{}`",
+                            op.symbol(),
+                            a.name(),
+                            b.name()
+                        ),
+                        rs,
                     )
-                    .with_label(format!("`{}` {} `{}`", a.name(), op.symbol(), b.name()))
+                    .with_label(format!("this is `{}`", b.name()))
                     .with_related(ls, format!("this is `{}`", a.name()))
-                    .with_related(rs, format!("this is `{}`", b.name()))
                     .with_hint(hint),
                 );
                 None
@@ -328,7 +402,14 @@ impl Checker<'_> {
         }
     }
 
-    fn in_list(&mut self, scope: &Scope, expr: &Expr, list: &[Expr], negated: bool, agg: AggCtx) -> Option<Typed> {
+    fn in_list(
+        &mut self,
+        scope: &Scope,
+        expr: &Expr,
+        list: &[Expr],
+        negated: bool,
+        agg: AggCtx,
+    ) -> Option<Typed> {
         let t = self.expr(scope, expr, agg);
         let items: Vec<Option<Typed>> = list.iter().map(|i| self.expr(scope, i, agg)).collect();
         let t = t?;
@@ -341,11 +422,18 @@ impl Checker<'_> {
             };
             let refs: Vec<&Typed> = all.iter().chain(std::iter::once(&item)).collect();
             if unify(&refs).is_err() {
-                let expected = unify(&all.iter().collect::<Vec<_>>()).ok().flatten().unwrap_or(t.ty());
+                let expected = unify(&all.iter().collect::<Vec<_>>())
+                    .ok()
+                    .flatten()
+                    .unwrap_or(t.ty());
                 self.report(
                     Diagnostic::error(
                         "E0211",
-                        format!("`in` list item is `{}`, but the value is `{}`", item.ty().name(), expected.name()),
+                        format!(
+                            "`in` list item is `{}`, but the value is `{}`",
+                            item.ty().name(),
+                            expected.name()
+                        ),
                         e.span,
                     )
                     .with_label(format!("this is `{}`", item.ty().name()))
@@ -360,15 +448,30 @@ impl Checker<'_> {
         if !ok {
             return None;
         }
-        let ty = unify(&all.iter().collect::<Vec<_>>()).ok().flatten().unwrap_or(DataType::Int);
+        let ty = unify(&all.iter().collect::<Vec<_>>())
+            .ok()
+            .flatten()
+            .unwrap_or(DataType::Int);
         let n = all.iter().any(|t| t.e.nullable);
-        let mut typed = all.into_iter().map(|t| coerce(t, ty)).collect::<Option<Vec<_>>>()?;
+        let mut typed = all
+            .into_iter()
+            .map(|t| coerce(t, ty))
+            .collect::<Option<Vec<_>>>()?;
         let head = typed.remove(0);
-        Some(Typed::new(TExpr::InList(Box::new(head), typed, negated), DataType::Bool, n))
+        Some(Typed::new(
+            TExpr::InList(Box::new(head), typed, negated),
+            DataType::Bool,
+            n,
+        ))
     }
 
     /// Checks a predicate (`where`, join residue): must be a bool.
-    pub fn predicate(&mut self, scope: &Scope, e: &Expr, keyword: &'static str) -> Option<TypedExpr> {
+    pub fn predicate(
+        &mut self,
+        scope: &Scope,
+        e: &Expr,
+        keyword: &'static str,
+    ) -> Option<TypedExpr> {
         let t = self.expr(scope, e, AggCtx::Forbidden(keyword))?;
         if t.null || t.ty() == DataType::Bool {
             return Some(t.fix(DataType::Bool));
@@ -380,9 +483,13 @@ impl Checker<'_> {
             _ => format!("compare it to get a bool, e.g. `{shown} is not null`"),
         };
         self.report(
-            Diagnostic::error("E0205", format!("`{keyword}` needs a `bool`, found `{}`", t.ty().name()), e.span)
-                .with_label(format!("this is `{}`", t.ty().name()))
-                .with_hint(hint),
+            Diagnostic::error(
+                "E0205",
+                format!("`{keyword}` needs a `bool`, found `{}`", t.ty().name()),
+                e.span,
+            )
+            .with_label(format!("this is `{}`", t.ty().name()))
+            .with_hint(hint),
         );
         None
     }
@@ -446,20 +553,40 @@ pub(crate) fn show(e: &Expr) -> String {
             Some(q) => format!("{}.{}", q.name, name.name),
             None => name.name.clone(),
         },
-        ExprKind::Unary { op: UnaryOp::Neg, expr } => format!("-{}", show(expr)),
-        ExprKind::Unary { op: UnaryOp::Not, expr } => format!("not {}", show(expr)),
-        ExprKind::Binary { op, left, right } => format!("{} {} {}", show(left), op.symbol(), show(right)),
-        ExprKind::IsNull { expr, negated } => {
-            format!("{} is {}null", show(expr), if *negated { "not " } else { "" })
+        ExprKind::Unary {
+            op: UnaryOp::Neg,
+            expr,
+        } => format!("-{}", show(expr)),
+        ExprKind::Unary {
+            op: UnaryOp::Not,
+            expr,
+        } => format!("not {}", show(expr)),
+        ExprKind::Binary { op, left, right } => {
+            format!("{} {} {}", show(left), op.symbol(), show(right))
         }
-        ExprKind::InList { expr, list, negated } => format!(
+        ExprKind::IsNull { expr, negated } => {
+            format!(
+                "{} is {}null",
+                show(expr),
+                if *negated { "not " } else { "" }
+            )
+        }
+        ExprKind::InList {
+            expr,
+            list,
+            negated,
+        } => format!(
             "{} {}in ({})",
             show(expr),
             if *negated { "not " } else { "" },
             list.iter().map(show).collect::<Vec<_>>().join(", ")
         ),
         ExprKind::Call { func, args } => {
-            format!("{}({})", func.name, args.iter().map(show).collect::<Vec<_>>().join(", "))
+            format!(
+                "{}({})",
+                func.name,
+                args.iter().map(show).collect::<Vec<_>>().join(", ")
+            )
         }
         ExprKind::Paren(inner) => format!("({})", show(inner)),
     }

@@ -12,7 +12,10 @@ use crate::plan::{AggCall, AggFunc, DataType, ScalarFunc, TExpr, TimeUnit, Typed
 
 /// Aggregate functions and their signatures.
 pub(crate) const AGGREGATES: &[(&str, &str)] = &[
-    ("count", "count() -> int counts rows; count(x) -> int counts non-null x"),
+    (
+        "count",
+        "count() -> int counts rows; count(x) -> int counts non-null x",
+    ),
     ("count_distinct", "count_distinct(x) -> int"),
     ("sum", "sum(x: int | float) -> int | float"),
     ("min", "min(x) -> type of x (any type but bool)"),
@@ -20,24 +23,55 @@ pub(crate) const AGGREGATES: &[(&str, &str)] = &[
     ("avg", "avg(x: int | float) -> float"),
     ("first", "first(x) -> type of x"),
     ("last", "last(x) -> type of x"),
-    ("percentile", "percentile(x: int | float, q: float literal in [0, 1]) -> float"),
+    (
+        "percentile",
+        "percentile(x: int | float, q: float literal in [0, 1]) -> float",
+    ),
 ];
 
 /// Scalar functions: name, (min, max) arity, signature.
 const SCALARS: &[(&str, (usize, usize), &str)] = &[
     ("if", (3, 3), "if(cond: bool, then: T, else: T) -> T"),
-    ("coalesce", (1, usize::MAX), "coalesce(a: T, b: T, ...) -> T"),
-    ("int", (1, 1), "int(x: float | string | bool | timestamp | duration) -> int"),
+    (
+        "coalesce",
+        (1, usize::MAX),
+        "coalesce(a: T, b: T, ...) -> T",
+    ),
+    (
+        "int",
+        (1, 1),
+        "int(x: float | string | bool | timestamp | duration) -> int",
+    ),
     ("float", (1, 1), "float(x: int | string) -> float"),
     ("string", (1, 1), "string(x) -> string"),
-    ("timestamp", (1, 1), "timestamp(x: string | int) -> timestamp"),
+    (
+        "timestamp",
+        (1, 1),
+        "timestamp(x: string | int) -> timestamp",
+    ),
     ("lower", (1, 1), "lower(s: string) -> string"),
     ("upper", (1, 1), "upper(s: string) -> string"),
     ("length", (1, 1), "length(s: string) -> int"),
-    ("concat", (1, usize::MAX), "concat(s: string, ...) -> string"),
-    ("contains", (2, 2), "contains(s: string, part: string) -> bool"),
-    ("starts_with", (2, 2), "starts_with(s: string, prefix: string) -> bool"),
-    ("substr", (3, 3), "substr(s: string, start: int, len: int) -> string"),
+    (
+        "concat",
+        (1, usize::MAX),
+        "concat(s: string, ...) -> string",
+    ),
+    (
+        "contains",
+        (2, 2),
+        "contains(s: string, part: string) -> bool",
+    ),
+    (
+        "starts_with",
+        (2, 2),
+        "starts_with(s: string, prefix: string) -> bool",
+    ),
+    (
+        "substr",
+        (3, 3),
+        "substr(s: string, start: int, len: int) -> string",
+    ),
     ("hour", (1, 1), "hour(ts: timestamp) -> int"),
     ("day", (1, 1), "day(ts: timestamp) -> int"),
     ("month", (1, 1), "month(ts: timestamp) -> int"),
@@ -52,7 +86,11 @@ const SCALARS: &[(&str, (usize, usize), &str)] = &[
         (4, 4),
         "haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float",
     ),
-    ("geohash", (3, 3), "geohash(lat: float, lon: float, precision: int) -> string"),
+    (
+        "geohash",
+        (3, 3),
+        "geohash(lat: float, lon: float, precision: int) -> string",
+    ),
 ];
 
 const UNITS: &[&str] = &["second", "minute", "hour", "day", "month", "year"];
@@ -66,11 +104,22 @@ fn signature(name: &str) -> Option<&'static str> {
 }
 
 fn arity_text(n: usize) -> String {
-    if n == 1 { "1 argument".into() } else { format!("{n} arguments") }
+    if n == 1 {
+        "1 argument".into()
+    } else {
+        format!("{n} arguments")
+    }
 }
 
 impl Checker<'_> {
-    pub fn call(&mut self, scope: &Scope, func: &Ident, args: &[Expr], span: Span, agg: AggCtx) -> Option<Typed> {
+    pub fn call(
+        &mut self,
+        scope: &Scope,
+        func: &Ident,
+        args: &[Expr],
+        span: Span,
+        agg: AggCtx,
+    ) -> Option<Typed> {
         let name = func.name.as_str();
         if AGGREGATES.iter().any(|(n, _)| *n == name) {
             if agg == AggCtx::Ignored {
@@ -99,10 +148,19 @@ impl Checker<'_> {
             return None;
         }
         let Some(&(_, (min, max), sig)) = SCALARS.iter().find(|(n, _, _)| *n == name) else {
-            let all = SCALARS.iter().map(|(n, _, _)| *n).chain(AGGREGATES.iter().map(|(n, _)| *n));
+            let all = SCALARS
+                .iter()
+                .map(|(n, _, _)| *n)
+                .chain(AGGREGATES.iter().map(|(n, _)| *n));
             let hint = match did_you_mean(name, all) {
-                Some(s) => format!("did you mean `{s}`? (`{}`)", signature(s).unwrap_or_default()),
-                None => format!("functions: {}", backticked(SCALARS.iter().map(|(n, _, _)| *n))),
+                Some(s) => format!(
+                    "did you mean `{s}`? (`{}`)",
+                    signature(s).unwrap_or_default()
+                ),
+                None => format!(
+                    "functions: {}",
+                    backticked(SCALARS.iter().map(|(n, _, _)| *n))
+                ),
             };
             self.report(
                 Diagnostic::error("E0206", format!("unknown function `{name}`"), func.span)
@@ -141,7 +199,10 @@ impl Checker<'_> {
                 n,
             ));
         }
-        let typed = self.args(scope, args, agg).into_iter().collect::<Option<Vec<Typed>>>()?;
+        let typed = self
+            .args(scope, args, agg)
+            .into_iter()
+            .collect::<Option<Vec<Typed>>>()?;
         let spans: Vec<Span> = args.iter().map(|a| a.span).collect();
         match name {
             "if" => self.if_call(typed, &spans, sig),
@@ -160,7 +221,11 @@ impl Checker<'_> {
                     "day" => (ScalarFunc::Day, &[Timestamp], Int),
                     "month" => (ScalarFunc::Month, &[Timestamp], Int),
                     "year" => (ScalarFunc::Year, &[Timestamp], Int),
-                    "haversine_km" => (ScalarFunc::HaversineKm, &[Float, Float, Float, Float], Float),
+                    "haversine_km" => (
+                        ScalarFunc::HaversineKm,
+                        &[Float, Float, Float, Float],
+                        Float,
+                    ),
                     "geohash" => (ScalarFunc::Geohash, &[Float, Float, Int], String),
                     _ => (ScalarFunc::Concat, &[], String),
                 };
@@ -191,13 +256,25 @@ impl Checker<'_> {
     }
 
     /// Argument `pos` of `func` as a `ty` (bare null and int -> float allowed).
-    fn want(&mut self, func: &str, pos: usize, t: Typed, span: Span, ty: DataType, sig: &str) -> Option<TypedExpr> {
+    fn want(
+        &mut self,
+        func: &str,
+        pos: usize,
+        t: Typed,
+        span: Span,
+        ty: DataType,
+        sig: &str,
+    ) -> Option<TypedExpr> {
         let found = t.ty();
         coerce(t, ty).or_else(|| {
             self.report(
                 Diagnostic::error(
                     "E0208",
-                    format!("argument {pos} of `{func}` must be `{}`, found `{}`", ty.name(), found.name()),
+                    format!(
+                        "argument {pos} of `{func}` must be `{}`, found `{}`",
+                        ty.name(),
+                        found.name()
+                    ),
                     span,
                 )
                 .with_label(format!("this is `{}`", found.name()))
@@ -229,7 +306,11 @@ impl Checker<'_> {
         };
         let n = a.e.nullable || b.e.nullable;
         let (a, b) = (coerce(a, ty)?, coerce(b, ty)?);
-        Some(Typed::new(TExpr::If(Box::new(cond?), Box::new(a), Box::new(b)), ty, n))
+        Some(Typed::new(
+            TExpr::If(Box::new(cond?), Box::new(a), Box::new(b)),
+            ty,
+            n,
+        ))
     }
 
     fn coalesce(&mut self, t: Vec<Typed>, spans: &[Span]) -> Option<Typed> {
@@ -237,7 +318,10 @@ impl Checker<'_> {
             Ok(Some(ty)) => ty,
             Ok(None) => return t.into_iter().next(),
             Err(i) => {
-                let first = unify(&t[..i].iter().collect::<Vec<_>>()).ok().flatten().unwrap_or(DataType::Int);
+                let first = unify(&t[..i].iter().collect::<Vec<_>>())
+                    .ok()
+                    .flatten()
+                    .unwrap_or(DataType::Int);
                 self.report(
                     Diagnostic::error(
                         "E0212",
@@ -252,7 +336,10 @@ impl Checker<'_> {
         };
         // Non-null as soon as one argument can never be null.
         let n = t.iter().all(|t| t.e.nullable);
-        let args = t.into_iter().map(|a| coerce(a, ty)).collect::<Option<Vec<_>>>()?;
+        let args = t
+            .into_iter()
+            .map(|a| coerce(a, ty))
+            .collect::<Option<Vec<_>>>()?;
         Some(Typed::new(TExpr::Coalesce(args), ty, n))
     }
 
@@ -276,9 +363,13 @@ impl Checker<'_> {
         };
         if !allowed {
             self.report(
-                Diagnostic::error("E0208", format!("cannot convert `{}` to `{name}`", from.name()), span)
-                    .with_label(format!("this is `{}`", from.name()))
-                    .with_hint(sig.to_string()),
+                Diagnostic::error(
+                    "E0208",
+                    format!("cannot convert `{}` to `{name}`", from.name()),
+                    span,
+                )
+                .with_label(format!("this is `{}`", from.name()))
+                .with_hint(sig.to_string()),
             );
             return None;
         }
@@ -290,7 +381,10 @@ impl Checker<'_> {
     fn time_unit(&mut self, e: &Expr, sig: &str) -> Option<TimeUnit> {
         let (unit, quoted) = match &e.kind {
             ExprKind::Literal(Literal::String(s)) => (s.as_str(), true),
-            ExprKind::Column { qualifier: None, name } => (name.name.as_str(), false),
+            ExprKind::Column {
+                qualifier: None,
+                name,
+            } => (name.name.as_str(), false),
             _ => ("", false),
         };
         let found = match unit {
@@ -304,15 +398,27 @@ impl Checker<'_> {
         };
         let d = match (found, quoted) {
             (Some(u), true) => return Some(u),
-            (Some(_), false) => Diagnostic::error("E0213", "the unit of `date_trunc` must be a string literal", e.span)
-                .with_label("not quoted")
-                .with_hint(format!("quote it: `date_trunc(\"{unit}\", ts)`")),
-            (None, true) => Diagnostic::error("E0213", format!("unknown time unit \"{unit}\" for `date_trunc`"), e.span)
-                .with_label("unknown unit")
-                .with_hint(super::suggest(unit, UNITS, "units")),
-            (None, false) => Diagnostic::error("E0213", "the unit of `date_trunc` must be a string literal", e.span)
-                .with_label("expected a unit")
-                .with_hint(sig.to_string()),
+            (Some(_), false) => Diagnostic::error(
+                "E0213",
+                "the unit of `date_trunc` must be a string literal",
+                e.span,
+            )
+            .with_label("not quoted")
+            .with_hint(format!("quote it: `date_trunc(\"{unit}\", ts)`")),
+            (None, true) => Diagnostic::error(
+                "E0213",
+                format!("unknown time unit \"{unit}\" for `date_trunc`"),
+                e.span,
+            )
+            .with_label("unknown unit")
+            .with_hint(super::suggest(unit, UNITS, "units")),
+            (None, false) => Diagnostic::error(
+                "E0213",
+                "the unit of `date_trunc` must be a string literal",
+                e.span,
+            )
+            .with_label("expected a unit")
+            .with_hint(sig.to_string()),
         };
         self.report(d);
         None
@@ -323,9 +429,13 @@ impl Checker<'_> {
             && !(1..=12).contains(&p)
         {
             self.report(
-                Diagnostic::error("E0216", format!("geohash precision must be between 1 and 12, found {p}"), e.span)
-                    .with_label("out of range")
-                    .with_hint("a precision of 6 gives cells of about 1.2 km x 0.6 km"),
+                Diagnostic::error(
+                    "E0216",
+                    format!("geohash precision must be between 1 and 12, found {p}"),
+                    e.span,
+                )
+                .with_label("out of range")
+                .with_hint("a precision of 6 gives cells of about 1.2 km x 0.6 km"),
             );
         }
     }
@@ -337,7 +447,9 @@ impl Checker<'_> {
             e = inner;
         }
         let call = match &e.kind {
-            ExprKind::Call { func, args } if AGGREGATES.iter().any(|(n, _)| *n == func.name) => Some((func, args)),
+            ExprKind::Call { func, args } if AGGREGATES.iter().any(|(n, _)| *n == func.name) => {
+                Some((func, args))
+            }
             _ => None,
         };
         let Some((func, args)) = call else {
@@ -367,14 +479,22 @@ impl Checker<'_> {
                 _ => arity_text(max),
             };
             self.report(
-                Diagnostic::error("E0207", format!("`{name}` takes {expected}, found {}", args.len()), e.span)
-                    .with_label("wrong number of arguments")
-                    .with_hint(sig),
+                Diagnostic::error(
+                    "E0207",
+                    format!("`{name}` takes {expected}, found {}", args.len()),
+                    e.span,
+                )
+                .with_label("wrong number of arguments")
+                .with_hint(sig),
             );
             self.args(scope, args, AggCtx::Nested);
             return None;
         }
-        let q = if name == "percentile" { self.quantile(&args[1]) } else { Some(0.0) };
+        let q = if name == "percentile" {
+            self.quantile(&args[1])
+        } else {
+            Some(0.0)
+        };
         let Some(arg) = args.first() else {
             return Some(AggCall {
                 name: item.alias.name.clone(),
@@ -388,9 +508,13 @@ impl Checker<'_> {
         let (from, n) = (if t.null { DataType::Int } else { t.ty() }, t.e.nullable);
         let bad = |cx: &mut Self, what: &str| {
             cx.report(
-                Diagnostic::error("E0208", format!("`{name}` needs {what}, found `{}`", from.name()), arg.span)
-                    .with_label(format!("this is `{}`", from.name()))
-                    .with_hint(sig),
+                Diagnostic::error(
+                    "E0208",
+                    format!("`{name}` needs {what}, found `{}`", from.name()),
+                    arg.span,
+                )
+                .with_label(format!("this is `{}`", from.name()))
+                .with_hint(sig),
             );
             None
         };
@@ -426,9 +550,13 @@ impl Checker<'_> {
             ExprKind::Literal(Literal::Int(q)) => q as f64,
             _ => {
                 self.report(
-                    Diagnostic::error("E0214", "the quantile of `percentile` must be a number literal", e.span)
-                        .with_label("not a literal")
-                        .with_hint("e.g. `percentile(latency, 0.99)` for the 99th percentile"),
+                    Diagnostic::error(
+                        "E0214",
+                        "the quantile of `percentile` must be a number literal",
+                        e.span,
+                    )
+                    .with_label("not a literal")
+                    .with_hint("e.g. `percentile(latency, 0.99)` for the 99th percentile"),
                 );
                 return None;
             }
@@ -438,12 +566,20 @@ impl Checker<'_> {
         }
         let shown = super::expr::show(e);
         self.report(
-            Diagnostic::error("E0214", format!("the quantile of `percentile` must be between 0 and 1, found {shown}"), e.span)
-                .with_label("out of range")
-                .with_hint(format!(
-                    "write the quantile as a fraction, e.g. `0.99` for the 99th percentile{}",
-                    if q > 1.0 && q <= 100.0 { format!(" (`{}` here)", q / 100.0) } else { String::new() }
-                )),
+            Diagnostic::error(
+                "E0214",
+                format!("the quantile of `percentile` must be between 0 and 1, found {shown}"),
+                e.span,
+            )
+            .with_label("out of range")
+            .with_hint(format!(
+                "write the quantile as a fraction, e.g. `0.99` for the 99th percentile{}",
+                if q > 1.0 && q <= 100.0 {
+                    format!(" (`{}` here)", q / 100.0)
+                } else {
+                    String::new()
+                }
+            )),
         );
         None
     }

@@ -32,7 +32,8 @@ impl Checker<'_> {
             let d = owners[i];
             let (node, scope) = self.stream_decl(d);
             let input = Some(InputRef::Stream(self.stream_index[&d.name.name]));
-            self.resolved.insert(d.name.name.clone(), Resolved { input, scope });
+            self.resolved
+                .insert(d.name.name.clone(), Resolved { input, scope });
             nodes.push(node);
         }
         for d in extra {
@@ -83,7 +84,14 @@ impl Checker<'_> {
         }
         for v in 0..streams.len() {
             if state[v] == 0 {
-                visit(v, &deps, &mut state, &mut Vec::new(), &mut order, &mut cycles);
+                visit(
+                    v,
+                    &deps,
+                    &mut state,
+                    &mut Vec::new(),
+                    &mut order,
+                    &mut cycles,
+                );
             }
         }
         // One report per tangle: a cycle sharing a stream with one already reported is the
@@ -95,19 +103,32 @@ impl Checker<'_> {
             }
             seen.extend(cycle.iter().copied());
             // Start at the stream declared first, so the message is stable.
-            let min = cycle.iter().enumerate().min_by_key(|(_, v)| **v).map_or(0, |(i, _)| i);
+            let min = cycle
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, v)| **v)
+                .map_or(0, |(i, _)| i);
             cycle.rotate_left(min);
             let next = cycle.get(1).copied().unwrap_or(cycle[0]);
-            let span = deps[cycle[0]].iter().find(|(w, _)| *w == next).map_or(Span::default(), |d| d.1);
+            let span = deps[cycle[0]]
+                .iter()
+                .find(|(w, _)| *w == next)
+                .map_or(Span::default(), |d| d.1);
             let path: Vec<&str> = cycle
                 .iter()
                 .chain(std::iter::once(&cycle[0]))
                 .map(|&i| streams[i].name.name.as_str())
                 .collect();
             self.report(
-                Diagnostic::error("E0102", format!("cycle between streams: `{}`", path.join(" -> ")), span)
-                    .with_label(format!("`{}` reads `{}`", path[0], path[1]))
-                    .with_hint("streams must form an acyclic graph; a stream cannot read its own output"),
+                Diagnostic::error(
+                    "E0102",
+                    format!("cycle between streams: `{}`", path.join(" -> ")),
+                    span,
+                )
+                .with_label(format!("`{}` reads `{}`", path[0], path[1]))
+                .with_hint(
+                    "streams must form an acyclic graph; a stream cannot read its own output",
+                ),
             );
         }
         order
@@ -158,47 +179,52 @@ impl Checker<'_> {
             if first.1.open || other.open {
                 continue;
             }
-            if let Some(msg) = schema_difference(&first.1, other, &ids[0].name, &ids[k].name) {
+            if let Some((col, here, there)) = schema_difference(&first.1, other) {
                 self.report(
-                    Diagnostic::error("E0103", format!("`union` inputs have different schemas: {msg}"), ids[k].span)
-                        .with_label("schema differs")
-                        .with_related(ids[0].span, "compared with this input")
-                        .with_hint("make the schemas equal with a `select` in a stream before the union"),
+                    Diagnostic::error(
+                        "E0103",
+                        format!("`union` inputs differ in column `{col}`"),
+                        ids[k].span,
+                    )
+                    .with_label(format!("{here} in `{}`", ids[k].name))
+                    .with_related(ids[0].span, format!("{there} in `{}`", ids[0].name))
+                    .with_hint(
+                        "make the schemas equal with a `select` in a stream before the union",
+                    ),
                 );
                 ok = false;
             }
         }
-        let inputs = resolved.into_iter().map(|r| r.0).collect::<Option<Vec<_>>>();
+        let inputs = resolved
+            .into_iter()
+            .map(|r| r.0)
+            .collect::<Option<Vec<_>>>();
         (inputs.filter(|_| ok), scope)
     }
 }
 
-/// The first difference between two schemas, in words.
-fn schema_difference(a: &Scope, b: &Scope, an: &str, bn: &str) -> Option<String> {
-    let show = |ty: Option<(crate::plan::DataType, bool)>| match ty {
-        Some((t, true)) => format!("{}?", t.name()),
-        Some((t, false)) => t.name().to_string(),
-        None => "unknown".to_string(),
+/// The first column where two schemas differ: its name, what it is in `b`, what in `a`.
+fn schema_difference(a: &Scope, b: &Scope) -> Option<(String, String, String)> {
+    let show = |c: Option<&super::scope::Col>| match c {
+        None => "missing".to_string(),
+        Some(c) => match c.ty {
+            Some((t, true)) => format!("`{}: {}?`", c.name, t.name()),
+            Some((t, false)) => format!("`{}: {}`", c.name, t.name()),
+            None => format!("`{}`", c.name),
+        },
     };
-    for (i, ca) in a.cols.iter().enumerate() {
-        let Some(cb) = b.cols.get(i) else {
-            return Some(format!("column `{}` is in `{an}` but not in `{bn}`", ca.name));
+    let n = a.cols.len().max(b.cols.len());
+    (0..n).find_map(|i| {
+        let (ca, cb) = (a.cols.get(i), b.cols.get(i));
+        let same = match (ca, cb) {
+            (Some(x), Some(y)) => {
+                x.name == y.name && (x.ty == y.ty || x.ty.is_none() || y.ty.is_none())
+            }
+            _ => false,
         };
-        if ca.name != cb.name {
-            return Some(format!("column {} is `{}` in `{an}` but `{}` in `{bn}`", i + 1, ca.name, cb.name));
-        }
-        if ca.ty != cb.ty && ca.ty.is_some() && cb.ty.is_some() {
-            return Some(format!(
-                "column `{}` is `{}` in `{an}` but `{}` in `{bn}`",
-                ca.name,
-                show(ca.ty),
-                show(cb.ty)
-            ));
-        }
-    }
-    b.cols
-        .get(a.cols.len())
-        .map(|cb| format!("column `{}` is in `{bn}` but not in `{an}`", cb.name))
+        let name = ca.or(cb).map(|c| c.name.clone()).unwrap_or_default();
+        (!same).then(|| (name, show(cb), show(ca)))
+    })
 }
 
 /// Every name a stream reads: its inputs and the right sides of its joins.

@@ -52,14 +52,20 @@ impl Checker<'_> {
         // (left expression, right column index), per condition.
         let mut keys: Vec<(TypedExpr, usize)> = Vec::new();
         for cond in &spec.on {
-            let (l, r) = match (as_right_col(&cond.right, right), as_right_col(&cond.left, right)) {
+            let (l, r) = match (
+                as_right_col(&cond.right, right),
+                as_right_col(&cond.left, right),
+            ) {
                 (Some(r), _) => (&cond.left, r),
                 (None, Some(r)) => (&cond.right, r),
                 (None, None) => {
                     self.report(
                         Diagnostic::error(
                             "E0229",
-                            format!("a join condition must compare with a column of `{}`", right.name),
+                            format!(
+                                "a join condition must compare with a column of `{}`",
+                                right.name
+                            ),
                             cond.span,
                         )
                         .with_label(format!("no `{}.` column here", right.name))
@@ -78,12 +84,18 @@ impl Checker<'_> {
                     let names: Vec<&str> = rscope.names().collect();
                     let hint = match did_you_mean(&r.name, names.iter().copied()) {
                         Some(s) => format!("did you mean `{}.{s}`?", right.name),
-                        None => format!("`{}` has {}", right.name, backticked(names.iter().copied())),
+                        None => {
+                            format!("`{}` has {}", right.name, backticked(names.iter().copied()))
+                        }
                     };
                     self.report(
-                        Diagnostic::error("E0200", format!("unknown column `{}.{}`", right.name, r.name), r.span)
-                            .with_label("no such column")
-                            .with_hint(hint),
+                        Diagnostic::error(
+                            "E0200",
+                            format!("unknown column `{}.{}`", right.name, r.name),
+                            r.span,
+                        )
+                        .with_label("no such column")
+                        .with_hint(hint),
                     );
                     None
                 }
@@ -96,13 +108,20 @@ impl Checker<'_> {
                 && !key.contains(&r.name)
             {
                 self.report(
-                    Diagnostic::error("E0231", format!("`{}.{}` is not the key of table `{}`", right.name, r.name, right.name), r.span)
-                        .with_label("not a key column")
-                        .with_hint(format!(
-                            "a table join looks rows up by key; table `{}` is keyed by {}",
-                            right.name,
-                            backticked(key.iter().map(String::as_str))
-                        )),
+                    Diagnostic::error(
+                        "E0231",
+                        format!(
+                            "`{}.{}` is not the key of table `{}`",
+                            right.name, r.name, right.name
+                        ),
+                        r.span,
+                    )
+                    .with_label("not a key column")
+                    .with_hint(format!(
+                        "a table join looks rows up by key; table `{}` is keyed by {}",
+                        right.name,
+                        backticked(key.iter().map(String::as_str))
+                    )),
                 );
                 ok = false;
                 continue;
@@ -116,9 +135,8 @@ impl Checker<'_> {
                 (DataType::Int, DataType::Float) => widen(lt),
                 (a, b) => {
                     self.report(
-                        Diagnostic::error("E0230", format!("cannot join `{}` with `{}`", a.name(), b.name()), cond.span)
-                            .with_label(format!("`{}` == `{}`", a.name(), b.name()))
-                            .with_related(l.span, format!("this is `{}`", a.name()))
+                        Diagnostic::error("E0230", format!("cannot join `{}` with `{}`", a.name(), b.name()), l.span)
+                            .with_label(format!("this is `{}`", a.name()))
                             .with_related(r.span, format!("this is `{}`", b.name()))
                             .with_hint(format!(
                                 "join keys must have the same type; convert the left side, e.g. `{}({})`",
@@ -135,13 +153,24 @@ impl Checker<'_> {
         if let Some(key) = &table_key
             && ok
         {
-            let matched: Vec<&str> = keys.iter().map(|(_, i)| rscope.cols[*i].name.as_str()).collect();
-            let missing: Vec<&str> = key.iter().map(String::as_str).filter(|k| !matched.contains(k)).collect();
+            let matched: Vec<&str> = keys
+                .iter()
+                .map(|(_, i)| rscope.cols[*i].name.as_str())
+                .collect();
+            let missing: Vec<&str> = key
+                .iter()
+                .map(String::as_str)
+                .filter(|k| !matched.contains(k))
+                .collect();
             if !missing.is_empty() {
                 self.report(
                     Diagnostic::error(
                         "E0231",
-                        format!("the join with table `{}` does not match its key {}", right.name, backticked(missing.iter().copied())),
+                        format!(
+                            "the join with table `{}` does not match its key {}",
+                            right.name,
+                            backticked(missing.iter().copied())
+                        ),
                         right.span,
                     )
                     .with_label("partial key")
@@ -172,9 +201,18 @@ impl Checker<'_> {
                 name = format!("{}_{}", right.name, rc.name);
                 if cols.iter().any(|c| c.name == name) {
                     self.report(
-                        Diagnostic::error("E0220", format!("duplicate output column `{name}`"), right.span)
-                            .with_label(format!("`{}.{}` would be renamed `{name}`", right.name, rc.name))
-                            .with_hint(format!("rename the left column `{name}` with `select` before the join")),
+                        Diagnostic::error(
+                            "E0220",
+                            format!("duplicate output column `{name}`"),
+                            right.span,
+                        )
+                        .with_label(format!(
+                            "`{}.{}` would be renamed `{name}`",
+                            right.name, rc.name
+                        ))
+                        .with_hint(format!(
+                            "rename the left column `{name}` with `select` before the join"
+                        )),
                     );
                     ok = false;
                     continue;

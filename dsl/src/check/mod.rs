@@ -49,14 +49,14 @@
 //! | E0213 | bad `date_trunc` unit |
 //! | E0214 | bad `percentile` quantile |
 //! | E0215 | an `aggregate` item that is not one aggregate call, or nested aggregates |
-//! | E0216 | negative number where a count or size is needed |
+//! | E0216 | a number outside its allowed range (`geohash` precision not in 1..=12) |
 //! | E0220 | duplicate output column |
 //! | E0221 | `window` not followed by `aggregate` |
 //! | E0222 | `group by` not followed by `aggregate` |
 //! | E0223 | `window` on a stream without event time |
 //! | E0224 | `group by` key that is not a column |
 //! | E0225 | a `select` expression without a name |
-//! | E0226 | bad window size (zero, or `every` larger than the window) |
+//! | E0226 | a duration that must be positive is not (window size, gap, `within`), or `every` exceeds the window |
 //! | E0227 | stream-stream join without `within` |
 //! | E0228 | table join with `within` |
 //! | E0229 | join condition that does not compare with a column of the right side |
@@ -81,6 +81,7 @@ mod funcs;
 mod graph;
 mod join;
 mod scope;
+mod sink;
 mod stages;
 mod testblock;
 
@@ -209,7 +210,11 @@ impl<'a> Checker<'a> {
                 Decl::Table(d) => (d, true),
                 _ => continue,
             };
-            let index = if is_table { tables.len() } else { sources.len() };
+            let index = if is_table {
+                tables.len()
+            } else {
+                sources.len()
+            };
             let (node, scope) = self.source_decl(d, is_table);
             if self.names[&d.name.name].decl == i {
                 let input = Some(if is_table {
@@ -277,8 +282,13 @@ impl<'a> Checker<'a> {
                     id.span,
                 )
                 .with_label("declared again here")
-                .with_related(first.span, format!("first declared here as a {}", first.kind.word()))
-                .with_hint("names of sources, tables, streams and sinks must be unique; rename one");
+                .with_related(
+                    first.span,
+                    format!("first declared here as a {}", first.kind.word()),
+                )
+                .with_hint(
+                    "names of sources, tables, streams and sinks must be unique; rename one",
+                );
                 self.report(d);
                 continue;
             }
@@ -363,7 +373,10 @@ pub(crate) fn backticked<'s>(items: impl IntoIterator<Item = &'s str>) -> String
 /// Hint text for an unknown name: "did you mean `x`?" when one is close, else the valid list.
 pub(crate) fn suggest(name: &str, valid: &[&str], what: &str) -> String {
     match did_you_mean(name, valid.iter().copied()) {
-        Some(s) => format!("did you mean `{s}`? valid {what}: {}", backticked(valid.iter().copied())),
+        Some(s) => format!(
+            "did you mean `{s}`? valid {what}: {}",
+            backticked(valid.iter().copied())
+        ),
         None => format!("valid {what}: {}", backticked(valid.iter().copied())),
     }
 }

@@ -12,7 +12,10 @@ use crate::plan::{DataType, Field, Schema};
 pub(crate) enum EventTime {
     Known,
     /// No event time: why (for the message) and how to get one (for the hint).
-    Missing { reason: String, hint: String },
+    Missing {
+        reason: String,
+        hint: String,
+    },
     /// Upstream errors: do not report anything about it.
     Unknown,
 }

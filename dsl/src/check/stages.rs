@@ -8,9 +8,13 @@
 use super::expr::widen;
 use super::scope::{Col, EventTime, Scope};
 use super::{Checker, suggest};
-use crate::ast::{Expr, ExprKind, Ident, RouteSpec, SelectItem, Span, Stage, StageKind, WindowSpec};
+use crate::ast::{
+    Expr, ExprKind, Ident, RouteSpec, SelectItem, Span, Stage, StageKind, WindowSpec,
+};
 use crate::diagnostic::Diagnostic;
-use crate::plan::{AggCall, DataType, OpKind, Operator, Placement, RouteKind, TypedExpr, WindowKind};
+use crate::plan::{
+    AggCall, DataType, OpKind, Operator, Placement, RouteKind, TypedExpr, WindowKind,
+};
 
 impl Checker<'_> {
     /// Checks the stages of a stream reading `scope`. Returns the operators (`None` after an
@@ -52,7 +56,8 @@ impl Checker<'_> {
                     };
                     advance = j - i + 1;
                     let placement = self.placement(&stages[i..=j]);
-                    let (kind, out) = self.aggregate(&scope, window, group.map(Vec::as_slice), items);
+                    let (kind, out) =
+                        self.aggregate(&scope, window, group.map(Vec::as_slice), items);
                     (kind, out, st.span.to(*agg_span), placement)
                 }
                 _ => {
@@ -82,13 +87,23 @@ impl Checker<'_> {
             None => "the stream ends here".to_string(),
         };
         let (code, msg, label) = match first.kind {
-            StageKind::Window(_) => ("E0221", "a window needs `aggregate` after it", "window without aggregate"),
-            _ => ("E0222", "`group by` needs `aggregate` after it", "group by without aggregate"),
+            StageKind::Window(_) => (
+                "E0221",
+                "a window needs `aggregate` after it",
+                "window without aggregate",
+            ),
+            _ => (
+                "E0222",
+                "`group by` needs `aggregate` after it",
+                "group by without aggregate",
+            ),
         };
         self.report(
             Diagnostic::error(code, msg, first.span)
                 .with_label(label)
-                .with_hint(format!("{after}; add e.g. `| aggregate n = count()` right after it")),
+                .with_hint(format!(
+                    "{after}; add e.g. `| aggregate n = count()` right after it"
+                )),
         );
     }
 
@@ -101,9 +116,17 @@ impl Checker<'_> {
                 "cpu" => placement.map(|_| Placement::Cpu),
                 other => {
                     self.report(
-                        Diagnostic::error("E0232", format!("unknown placement hint `@{other}`"), hint.span)
-                            .with_label("unknown hint")
-                            .with_hint(suggest(other, &["gpu", "cpu"], "hints")),
+                        Diagnostic::error(
+                            "E0232",
+                            format!("unknown placement hint `@{other}`"),
+                            hint.span,
+                        )
+                        .with_label("unknown hint")
+                        .with_hint(suggest(
+                            other,
+                            &["gpu", "cpu"],
+                            "hints",
+                        )),
                     );
                     None
                 }
@@ -125,9 +148,13 @@ impl Checker<'_> {
                 let mut ok = true;
                 if spec.k <= 0 {
                     self.report(
-                        Diagnostic::error("E0233", format!("`top` needs a positive count, found {}", spec.k), spec.k_span)
-                            .with_label("not positive")
-                            .with_hint("e.g. `top 3 by n desc`"),
+                        Diagnostic::error(
+                            "E0233",
+                            format!("`top` needs a positive count, found {}", spec.k),
+                            spec.k_span,
+                        )
+                        .with_label("not positive")
+                        .with_hint("e.g. `top 3 by n desc`"),
                     );
                     ok = false;
                 }
@@ -138,7 +165,13 @@ impl Checker<'_> {
                     .collect();
                 let per = self.values(scope, &spec.per, "top");
                 let mut cols = scope.cols.clone();
-                let out = self.add_col(&mut cols, "rank", DataType::Int, st.span, "`top` adds a `rank` column");
+                let out = self.add_col(
+                    &mut cols,
+                    "rank",
+                    DataType::Int,
+                    st.span,
+                    "`top` adds a `rank` column",
+                );
                 let kind = match (by.into_iter().collect::<Option<Vec<_>>>(), per) {
                     (Some(by), Some(per)) if ok && out => Some(OpKind::Top { k: spec.k, by, per }),
                     _ => None,
@@ -167,12 +200,20 @@ impl Checker<'_> {
                 (kind.map(OpKind::Route), scope.clone())
             }
             // Handled by `stages`.
-            StageKind::Window(_) | StageKind::GroupBy(_) | StageKind::Aggregate(_) => (None, scope.clone()),
+            StageKind::Window(_) | StageKind::GroupBy(_) | StageKind::Aggregate(_) => {
+                (None, scope.clone())
+            }
         }
     }
 
-    fn values(&mut self, scope: &Scope, es: &[Expr], keyword: &'static str) -> Option<Vec<TypedExpr>> {
-        let out: Vec<Option<TypedExpr>> = es.iter().map(|e| self.value(scope, e, keyword)).collect();
+    fn values(
+        &mut self,
+        scope: &Scope,
+        es: &[Expr],
+        keyword: &'static str,
+    ) -> Option<Vec<TypedExpr>> {
+        let out: Vec<Option<TypedExpr>> =
+            es.iter().map(|e| self.value(scope, e, keyword)).collect();
         out.into_iter().collect()
     }
 
@@ -185,7 +226,10 @@ impl Checker<'_> {
                 self.report(
                     Diagnostic::error(
                         "E0234",
-                        format!("`route by geo` needs numeric coordinates, found `{}`", other.name()),
+                        format!(
+                            "`route by geo` needs numeric coordinates, found `{}`",
+                            other.name()
+                        ),
                         e.span,
                     )
                     .with_label(format!("this is `{}`", other.name()))
@@ -210,12 +254,21 @@ impl Checker<'_> {
     }
 
     /// Appends an output column, reporting a clash with an existing one.
-    fn add_col(&mut self, cols: &mut Vec<Col>, name: &str, ty: DataType, span: Span, why: &str) -> bool {
+    fn add_col(
+        &mut self,
+        cols: &mut Vec<Col>,
+        name: &str,
+        ty: DataType,
+        span: Span,
+        why: &str,
+    ) -> bool {
         if cols.iter().any(|c| c.name == name) {
             self.report(
                 Diagnostic::error("E0220", format!("duplicate output column `{name}`"), span)
                     .with_label(format!("a second `{name}`"))
-                    .with_hint(format!("{why}; rename the existing `{name}` with `select` first")),
+                    .with_hint(format!(
+                        "{why}; rename the existing `{name}` with `select` first"
+                    )),
             );
             return false;
         }
@@ -236,7 +289,9 @@ impl Checker<'_> {
             let (name, span, quals) = match (&item.alias, &item.expr.kind) {
                 (Some(a), _) => (a.name.clone(), a.span, Vec::new()),
                 (None, ExprKind::Column { qualifier, name }) => {
-                    let quals = match scope.lookup(qualifier.as_ref().map(|q| q.name.as_str()), &name.name) {
+                    let quals = match scope
+                        .lookup(qualifier.as_ref().map(|q| q.name.as_str()), &name.name)
+                    {
                         super::scope::Lookup::Found(i) => scope.cols[i].quals.clone(),
                         _ => Vec::new(),
                     };
@@ -244,9 +299,13 @@ impl Checker<'_> {
                 }
                 (None, _) => {
                     self.report(
-                        Diagnostic::error("E0225", "a computed `select` item needs a name", item.expr.span)
-                            .with_label("unnamed expression")
-                            .with_hint(format!("write `NAME = {}`", super::expr::show(&item.expr))),
+                        Diagnostic::error(
+                            "E0225",
+                            "a computed `select` item needs a name",
+                            item.expr.span,
+                        )
+                        .with_label("unnamed expression")
+                        .with_hint(format!("write `NAME = {}`", super::expr::show(&item.expr))),
                     );
                     self.value(scope, &item.expr, "select");
                     ok = false;
@@ -259,7 +318,9 @@ impl Checker<'_> {
                     Diagnostic::error("E0220", format!("duplicate output column `{name}`"), span)
                         .with_label("selected again")
                         .with_related(spans[i], "first selected here")
-                        .with_hint(format!("give one of them another name: `other_{name} = ...`")),
+                        .with_hint(format!(
+                            "give one of them another name: `other_{name} = ...`"
+                        )),
                 );
                 ok = false;
                 continue;
@@ -291,9 +352,13 @@ impl Checker<'_> {
             let kind = self.window(w);
             if let EventTime::Missing { reason, hint } = &scope.event_time {
                 self.report(
-                    Diagnostic::error("E0223", format!("`window` needs event time, but {reason}"), span)
-                        .with_label("no event time")
-                        .with_hint(hint.clone()),
+                    Diagnostic::error(
+                        "E0223",
+                        format!("`window` needs event time, but {reason}"),
+                        span,
+                    )
+                    .with_label("no event time")
+                    .with_hint(hint.clone()),
                 );
                 return None;
             }
@@ -323,7 +388,12 @@ impl Checker<'_> {
                 continue;
             };
             let t = self.column(scope, qualifier.as_ref(), name);
-            ok &= self.push_out(&mut cols, &mut spans, name, t.as_ref().map(|t| (t.ty(), t.e.nullable)));
+            ok &= self.push_out(
+                &mut cols,
+                &mut spans,
+                name,
+                t.as_ref().map(|t| (t.ty(), t.e.nullable)),
+            );
             match t {
                 Some(t) => keys.push((name.name.clone(), t.e)),
                 None => ok = false,
@@ -335,13 +405,23 @@ impl Checker<'_> {
                     name: n.to_string(),
                     span: window.map_or(Span::default(), |w| w.1),
                 };
-                ok &= self.push_out(&mut cols, &mut spans, &id, Some((DataType::Timestamp, false)));
+                ok &= self.push_out(
+                    &mut cols,
+                    &mut spans,
+                    &id,
+                    Some((DataType::Timestamp, false)),
+                );
             }
         }
         let mut aggs: Vec<AggCall> = Vec::new();
         for item in items {
             let call = self.agg_item(scope, item);
-            ok &= self.push_out(&mut cols, &mut spans, &item.alias, call.as_ref().map(|c| (c.ty, c.nullable)));
+            ok &= self.push_out(
+                &mut cols,
+                &mut spans,
+                &item.alias,
+                call.as_ref().map(|c| (c.ty, c.nullable)),
+            );
             match call {
                 Some(c) => aggs.push(c),
                 None => ok = false,
@@ -352,7 +432,9 @@ impl Checker<'_> {
         if !matches!(scope.event_time, EventTime::Unknown) {
             out.event_time = EventTime::Missing {
                 reason: "rows after `aggregate` carry no event time".into(),
-                hint: "window the stream before it is aggregated, in the same `window ... aggregate`".into(),
+                hint:
+                    "window the stream before it is aggregated, in the same `window ... aggregate`"
+                        .into(),
             };
         }
         let kind = ok.then_some(OpKind::Aggregate {
@@ -364,11 +446,21 @@ impl Checker<'_> {
     }
 
     /// Adds an output column of an aggregate, reporting duplicates.
-    fn push_out(&mut self, cols: &mut Vec<Col>, spans: &mut Vec<Span>, id: &Ident, ty: Option<(DataType, bool)>) -> bool {
+    fn push_out(
+        &mut self,
+        cols: &mut Vec<Col>,
+        spans: &mut Vec<Span>,
+        id: &Ident,
+        ty: Option<(DataType, bool)>,
+    ) -> bool {
         if let Some(i) = cols.iter().position(|c| c.name == id.name) {
-            let mut d = Diagnostic::error("E0220", format!("duplicate output column `{}`", id.name), id.span)
-                .with_label("named again")
-                .with_related(spans[i], "first named here");
+            let mut d = Diagnostic::error(
+                "E0220",
+                format!("duplicate output column `{}`", id.name),
+                id.span,
+            )
+            .with_label("named again")
+            .with_related(spans[i], "first named here");
             d = d.with_hint(if matches!(id.name.as_str(), "window_start" | "window_end") {
                 "a windowed aggregate adds `window_start` and `window_end`; rename the other one".to_string()
             } else {

@@ -1,8 +1,10 @@
 //! `test "..." { given SOURCE = [rows] expect STREAM = [rows] }`: rows typed against schemas.
 //!
-//! Rows must be complete (every column, in any order) so that the test runner can compare
-//! whole rows; values are literals of the column's type (ints widen to float, an RFC 3339
-//! string is accepted for a timestamp).
+//! `given` rows must be complete (every column, in any order): they stand in for a source.
+//! `expect` rows may leave columns out (LANGUAGE.md's own example omits the window bounds), as
+//! long as every row of one `expect` gives the same columns; only those are compared. Values
+//! are literals of the column's type (ints widen to float, an RFC 3339 string is accepted for a
+//! timestamp).
 
 use super::scope::Scope;
 use super::{Checker, Kind, backticked};
@@ -16,18 +18,24 @@ impl Checker<'_> {
         let mut given = Vec::new();
         for g in &t.given {
             match self.test_target(g, true) {
-                Some((Some(InputRef::Source(i)), scope)) => match self.rows(&scope, &g.rows) {
-                    Some(rows) => given.push((i, rows)),
-                    None => ok = false,
-                },
+                Some((Some(InputRef::Source(i)), scope)) => {
+                    match self.rows(&scope, &g.rows, true) {
+                        Some((rows, _)) => given.push((i, rows)),
+                        None => ok = false,
+                    }
+                }
                 _ => ok = false,
             }
         }
         let mut expect = Vec::new();
+        let mut expect_columns = Vec::new();
         for e in &t.expect {
             match self.test_target(e, false) {
-                Some((Some(input), scope)) => match self.rows(&scope, &e.rows) {
-                    Some(rows) => expect.push((input, rows)),
+                Some((Some(input), scope)) => match self.rows(&scope, &e.rows, false) {
+                    Some((rows, cols)) => {
+                        expect.push((input, rows));
+                        expect_columns.push(cols);
+                    }
                     None => ok = false,
                 },
                 _ => ok = false,
@@ -37,6 +45,7 @@ impl Checker<'_> {
             description: t.description.clone(),
             given,
             expect,
+            expect_columns,
             span: t.span,
         })
     }
@@ -57,13 +66,21 @@ impl Checker<'_> {
             let (code, msg, hint) = if given {
                 (
                     "E0250",
-                    format!("`given` needs a source, but `{}` is a {}", id.name, info.kind.word()),
+                    format!(
+                        "`given` needs a source, but `{}` is a {}",
+                        id.name,
+                        info.kind.word()
+                    ),
                     "`given` replaces the rows a source reads; give rows for the source that feeds it",
                 )
             } else {
                 (
                     "E0251",
-                    format!("`expect` needs a stream or sink, but `{}` is a {}", id.name, info.kind.word()),
+                    format!(
+                        "`expect` needs a stream or sink, but `{}` is a {}",
+                        id.name,
+                        info.kind.word()
+                    ),
                     "`expect` checks the rows a stream produces or a sink writes",
                 )
             };
@@ -79,13 +96,21 @@ impl Checker<'_> {
         Some((r.input, r.scope.clone()))
     }
 
-    /// Rows in schema order; every problem reported.
-    fn rows(&mut self, scope: &Scope, rows: &[RowLit]) -> Option<Vec<Vec<Value>>> {
+    /// Rows in schema order and the columns they give; every problem reported. `complete`
+    /// rows must give every column; others must all give the same columns as the first row.
+    fn rows(
+        &mut self,
+        scope: &Scope,
+        rows: &[RowLit],
+        complete: bool,
+    ) -> Option<(Vec<Vec<Value>>, Vec<usize>)> {
         if scope.open {
             return None;
         }
         let mut out = Vec::new();
         let mut ok = true;
+        // The column set of the first row, and that row's span (partial rows only).
+        let mut shape: Option<(Vec<bool>, crate::ast::Span)> = None;
         for row in rows {
             let mut values: Vec<Option<Value>> = vec![None; scope.cols.len()];
             let mut given: Vec<Option<crate::ast::Span>> = vec![None; scope.cols.len()];
@@ -96,18 +121,26 @@ impl Checker<'_> {
                         None => format!("the columns are {}", backticked(scope.names())),
                     };
                     self.report(
-                        Diagnostic::error("E0253", format!("unknown column `{}` in test row", name.name), name.span)
-                            .with_label("no such column")
-                            .with_hint(hint),
+                        Diagnostic::error(
+                            "E0253",
+                            format!("unknown column `{}` in test row", name.name),
+                            name.span,
+                        )
+                        .with_label("no such column")
+                        .with_hint(hint),
                     );
                     ok = false;
                     continue;
                 };
                 if let Some(first) = given[i] {
                     self.report(
-                        Diagnostic::error("E0256", format!("column `{}` is given twice", name.name), name.span)
-                            .with_label("given again")
-                            .with_related(first, "first given here"),
+                        Diagnostic::error(
+                            "E0256",
+                            format!("column `{}` is given twice", name.name),
+                            name.span,
+                        )
+                        .with_label("given again")
+                        .with_related(first, "first given here"),
                     );
                     ok = false;
                     continue;
@@ -118,27 +151,80 @@ impl Checker<'_> {
                     None => ok = false,
                 }
             }
-            let missing: Vec<&str> = scope
-                .cols
-                .iter()
-                .zip(&given)
-                .filter(|(_, g)| g.is_none())
-                .map(|(c, _)| c.name.as_str())
-                .collect();
+            let gives: Vec<bool> = given.iter().map(Option::is_some).collect();
+            let missing: Vec<&str> = match &shape {
+                _ if complete => names_where(scope, &gives, false),
+                // Partial rows: compare with the first row's columns.
+                Some((first, _)) => names_where(scope, first, true)
+                    .into_iter()
+                    .filter(|n| !names_where(scope, &gives, true).contains(n))
+                    .collect(),
+                None => Vec::new(),
+            };
+            let extra: Vec<&str> = match &shape {
+                Some((first, _)) if !complete => names_where(scope, &gives, true)
+                    .into_iter()
+                    .filter(|n| !names_where(scope, first, true).contains(n))
+                    .collect(),
+                _ => Vec::new(),
+            };
             if !missing.is_empty() {
-                let (noun, list) = if missing.len() == 1 { ("column", "it") } else { ("columns", "them") };
-                self.report(
-                    Diagnostic::error("E0252", format!("test row misses {noun} {}", backticked(missing.iter().copied())), row.span)
-                        .with_label("incomplete row")
-                        .with_hint(format!("rows must give every column; add {list} (`null` where the column is nullable)")),
-                );
+                let (noun, list) = if missing.len() == 1 {
+                    ("column", "it")
+                } else {
+                    ("columns", "them")
+                };
+                let mut d = Diagnostic::error(
+                    "E0252",
+                    format!(
+                        "test row misses {noun} {}",
+                        backticked(missing.iter().copied())
+                    ),
+                    row.span,
+                )
+                .with_label("incomplete row");
+                d = match &shape {
+                    Some((_, first)) if !complete => d
+                        .with_related(*first, "the first row gives them")
+                        .with_hint(format!("every expected row gives the same columns; add {list}")),
+                    _ => d.with_hint(format!(
+                        "`given` rows stand in for the source and give every column; add {list} (`null` where the column is nullable)"
+                    )),
+                };
+                self.report(d);
                 ok = false;
             }
+            if !extra.is_empty() {
+                let mut d = Diagnostic::error(
+                    "E0252",
+                    format!("test row gives {}, which the first row does not", backticked(extra.iter().copied())),
+                    row.span,
+                )
+                .with_label("different columns")
+                .with_hint("every expected row gives the same columns; add them to every row or drop them here");
+                if let Some((_, first)) = &shape {
+                    d = d.with_related(*first, "the first row");
+                }
+                self.report(d);
+                ok = false;
+            }
+            if shape.is_none() {
+                shape = Some((gives, row.span));
+            }
             if ok {
-                out.push(values.into_iter().map(|v| v.unwrap_or(Value::Null)).collect());
+                out.push(
+                    values
+                        .into_iter()
+                        .map(|v| v.unwrap_or(Value::Null))
+                        .collect(),
+                );
             }
         }
-        ok.then_some(out)
+        let cols = match shape {
+            Some((gives, _)) => (0..gives.len()).filter(|i| gives[*i]).collect(),
+            None => (0..scope.cols.len()).collect(),
+        };
+        ok.then_some((out, cols))
     }
 
     /// A literal value for a column of type `ty` (`None` when the type is unknown).
@@ -170,18 +256,40 @@ impl Checker<'_> {
             let msg = match &v {
                 Value::Null => format!("column `{col}` is not nullable; it cannot be `null`"),
                 Value::String(_) if ty == DataType::Timestamp => {
-                    format!("`{}` is not an rfc 3339 timestamp", crate::check::expr::show(e))
+                    format!(
+                        "`{}` is not an rfc 3339 timestamp",
+                        crate::check::expr::show(e)
+                    )
                 }
-                _ => format!("column `{col}` is `{}`, found `{}`", ty.name(), value_type(&v)),
+                _ => format!(
+                    "column `{col}` is `{}`, found `{}`",
+                    ty.name(),
+                    value_type(&v)
+                ),
             };
             self.report(
                 Diagnostic::error("E0254", msg, e.span)
                     .with_label("wrong value")
-                    .with_hint(format!("column `{col}` is declared `{}{}`", ty.name(), if nullable { "?" } else { "" })),
+                    .with_hint(format!(
+                        "column `{col}` is declared `{}{}`",
+                        ty.name(),
+                        if nullable { "?" } else { "" }
+                    )),
             );
         }
         converted
     }
+}
+
+/// Names of the columns whose flag equals `given`.
+fn names_where<'s>(scope: &'s Scope, flags: &[bool], given: bool) -> Vec<&'s str> {
+    scope
+        .cols
+        .iter()
+        .zip(flags)
+        .filter(|(_, f)| **f == given)
+        .map(|(c, _)| c.name.as_str())
+        .collect()
 }
 
 fn constant(e: &Expr) -> Option<Value> {

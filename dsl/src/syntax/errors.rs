@@ -106,7 +106,8 @@ fn describe(r: Rule) -> Option<&'static str> {
         Rule::sink_arrow => "`<-`",
         Rule::decl_eq | Rule::assign | Rule::agg_assign => "`=`",
         Rule::join_eq => "`==`",
-        _ => return keyword_of(r).map(|_| "keyword"),
+        // Keywords are named by `keyword_of`; anything else is not worth listing.
+        _ => return None,
     })
 }
 
@@ -166,7 +167,12 @@ fn is_expression(r: Rule) -> bool {
 }
 
 /// One diagnostic for a chunk that pest rejected.
-pub(crate) fn translate(source: &str, toks: &[Tok], chunk: &Chunk, err: &Error<Rule>) -> Diagnostic {
+pub(crate) fn translate(
+    source: &str,
+    toks: &[Tok],
+    chunk: &Chunk,
+    err: &Error<Rule>,
+) -> Diagnostic {
     let rel = match err.location {
         InputLocation::Pos(p) => p,
         InputLocation::Span((s, _)) => s,
@@ -202,9 +208,14 @@ pub(crate) fn translate(source: &str, toks: &[Tok], chunk: &Chunk, err: &Error<R
         && has(Rule::ident)
     {
         return ctx
-            .error("E0016", format!("expected {}, found keyword `{word}`", ctx.ident_role()))
+            .error(
+                "E0016",
+                format!("expected {}, found keyword `{word}`", ctx.ident_role()),
+            )
             .with_label("reserved word")
-            .with_hint(format!("`{word}` is a reserved word and cannot be used as a name"));
+            .with_hint(format!(
+                "`{word}` is a reserved word and cannot be used as a name"
+            ));
     }
     if has(Rule::decl_eq) {
         let kind = ctx.chunk_kind;
@@ -228,7 +239,8 @@ pub(crate) fn translate(source: &str, toks: &[Tok], chunk: &Chunk, err: &Error<R
     if has(Rule::stage) {
         return match ctx.found_word() {
             Some(word) => {
-                let guess = stage_synonym(word).or_else(|| did_you_mean(word, STAGES.iter().copied()));
+                let guess =
+                    stage_synonym(word).or_else(|| did_you_mean(word, STAGES.iter().copied()));
                 let guess = guess.map(|g| match g {
                     "group" => "group by",
                     "left" => "left join",
@@ -297,7 +309,10 @@ fn generic(ctx: &Ctx<'_>, positives: &[Rule]) -> Diagnostic {
         _ => String::new(),
     };
     let mut d = ctx
-        .error("E0001", format!("expected {expected}{after}, found {}", ctx.found_desc()))
+        .error(
+            "E0001",
+            format!("expected {expected}{after}, found {}", ctx.found_desc()),
+        )
         .with_label(format!("expected {expected}"));
     if let Some(word) = ctx.found_word()
         && let Some(k) = did_you_mean(word, keywords.iter().copied()).or_else(|| {
@@ -312,7 +327,9 @@ fn generic(ctx: &Ctx<'_>, positives: &[Rule]) -> Diagnostic {
     } else if positives.contains(&Rule::agg_assign) {
         d = d.with_hint("an aggregate names its result column: `n = count()`");
     } else if positives.contains(&Rule::format) && ctx.found_text() == Some("<-") {
-        d = d.with_hint("a sink names its input last: `sink NAME = CONNECTOR as FORMAT { .. } <- STREAM`");
+        d = d.with_hint(
+            "a sink names its input last: `sink NAME = CONNECTOR as FORMAT { .. } <- STREAM`",
+        );
     }
     d
 }
@@ -368,8 +385,10 @@ impl<'s> Ctx<'s> {
     fn found_starts_expression(&self) -> bool {
         match self.found {
             Some(t) => match t.kind {
-                TokKind::Word => !KEYWORDS.contains(&t.text(self.source))
-                    || matches!(t.text(self.source), "not" | "true" | "false" | "null"),
+                TokKind::Word => {
+                    !KEYWORDS.contains(&t.text(self.source))
+                        || matches!(t.text(self.source), "not" | "true" | "false" | "null")
+                }
                 TokKind::Number | TokKind::Str { .. } => true,
                 TokKind::Punct => matches!(t.text(self.source), "(" | "-"),
                 TokKind::Comment => false,

@@ -178,7 +178,8 @@ impl Builder {
         let mut negs: Vec<Span> = negs.iter().map(|n| self.span(n)).collect();
         let mut e = match negs.last() {
             Some(&minus)
-                if prim.as_rule() == Rule::number && split_number(prim.as_str()).suffix.is_empty() =>
+                if prim.as_rule() == Rule::number
+                    && split_number(prim.as_str()).suffix.is_empty() =>
             {
                 negs.pop();
                 let mut lit = self.number_literal(&prim, true);
@@ -308,11 +309,15 @@ impl Builder {
         };
         if n.is_float {
             self.diags.push(
-                Diagnostic::error("E0011", format!("duration `{text}` is not a whole number"), span)
-                    .with_label("fractional duration")
-                    .with_hint(format!(
-                        "write it as a whole number of a smaller unit, like `90m`; {UNIT_HINT}"
-                    )),
+                Diagnostic::error(
+                    "E0011",
+                    format!("duration `{text}` is not a whole number"),
+                    span,
+                )
+                .with_label("fractional duration")
+                .with_hint(format!(
+                    "write it as a whole number of a smaller unit, like `90m`; {UNIT_HINT}"
+                )),
             );
             return 0;
         }
@@ -336,9 +341,13 @@ impl Builder {
         let n = split_number(text);
         if n.suffix.is_empty() {
             self.diags.push(
-                Diagnostic::error("E0019", format!("expected a duration, found `{text}`"), span)
-                    .with_label("this number has no unit")
-                    .with_hint(format!("add a unit, like `{}s`; {UNIT_HINT}", n.num)),
+                Diagnostic::error(
+                    "E0019",
+                    format!("expected a duration, found `{text}`"),
+                    span,
+                )
+                .with_label("this number has no unit")
+                .with_hint(format!("add a unit, like `{}s`; {UNIT_HINT}", n.num)),
             );
             return DurationLit { millis: 0, span };
         }
@@ -411,12 +420,16 @@ impl Builder {
                     let esc = &inner[i..end];
                     let span = Span::new(start + 1 + i, start + 1 + end);
                     self.diags.push(
-                        Diagnostic::error("E0015", format!("invalid escape `{esc}` in string"), span)
-                            .with_label("unknown escape")
-                            .with_hint(
-                                "escapes are `\\\"`, `\\\\`, `\\n`, `\\t` and `\\u{..}` \
+                        Diagnostic::error(
+                            "E0015",
+                            format!("invalid escape `{esc}` in string"),
+                            span,
+                        )
+                        .with_label("unknown escape")
+                        .with_hint(
+                            "escapes are `\\\"`, `\\\\`, `\\n`, `\\t` and `\\u{..}` \
                                  (a hex code point, like `\\u{e9}`)",
-                            ),
+                        ),
                     );
                 }
             }
@@ -431,9 +444,13 @@ impl Builder {
             Ok(t) => t.timestamp_millis(),
             Err(e) => {
                 self.diags.push(
-                    Diagnostic::error("E0012", format!("invalid timestamp literal `{text}`"), self.span(p))
-                        .with_label(e.to_string())
-                        .with_hint("write an RFC 3339 time, like `@2013-01-01T05:00:00Z`"),
+                    Diagnostic::error(
+                        "E0012",
+                        format!("invalid timestamp literal `{text}`"),
+                        self.span(p),
+                    )
+                    .with_label(e.to_string())
+                    .with_hint("write an RFC 3339 time, like `@2013-01-01T05:00:00Z`"),
                 );
                 0
             }

@@ -5,11 +5,12 @@
 //! `stream NAME = INPUT` followed by one `  | stage` per line (a `select`, `aggregate` or
 //! `group by` longer than 100 columns gets one item per line), test rows one per line.
 //!
-//! Comments are never lost: each is printed, in source order, on its own line before the first
-//! item (declaration, setting, column, stage, test rows, row) that starts after it, or before the
-//! closing bracket of the block it sits in. Trailing end-of-line comments therefore move to their
-//! own line before the next item. Because that placement depends only on the order of spans,
-//! formatting is idempotent and `parse(format(p)) == p` (spans aside) for any parsed `p`.
+//! Comments are never lost and keep their order. A comment that followed code on its line
+//! (`header = true  # csv only`) stays at the end of the line printed last before it; any other
+//! comment is printed on its own line before the first item (declaration, setting, column,
+//! stage, test rows, row) that starts after it, or before the closing bracket of the block it
+//! sits in. Placement depends only on the order of spans, so formatting is idempotent and
+//! `parse(format(p)) == p` (spans aside) for any parsed `p`.
 
 use super::format_expr::{SUM_PREC, duration, expr, expr_at, list_of, quote};
 use crate::ast::*;
@@ -21,6 +22,7 @@ pub fn format(p: &Pipeline) -> String {
         indent: 0,
         comments: &p.comments,
         next: 0,
+        can_trail: false,
     };
     let mut first = true;
     if let Some(name) = &p.name {
@@ -30,14 +32,16 @@ pub fn format(p: &Pipeline) -> String {
     }
     for d in &p.decls {
         if !first {
-            f.out.push('\n');
+            f.trailing_before(d.span().start);
+            f.blank();
         }
         first = false;
         f.comments_before(d.span().start);
         f.decl(d);
     }
+    f.trailing_before(usize::MAX);
     if f.next < p.comments.len() && !first {
-        f.out.push('\n');
+        f.blank();
     }
     f.comments_before(usize::MAX);
     f.out
@@ -49,10 +53,18 @@ struct Printer<'a> {
     comments: &'a [Comment],
     /// Index of the first comment not printed yet.
     next: usize,
+    /// The last line printed is code without a comment: a trailing comment may go after it.
+    can_trail: bool,
 }
 
 impl Printer<'_> {
+    /// Prints one line of code.
     fn line(&mut self, s: &str) {
+        self.raw_line(s);
+        self.can_trail = true;
+    }
+
+    fn raw_line(&mut self, s: &str) {
         for _ in 0..self.indent {
             self.out.push_str("  ");
         }
@@ -60,15 +72,40 @@ impl Printer<'_> {
         self.out.push('\n');
     }
 
-    /// Prints, each on its own line, the pending comments that start before `pos`.
+    fn blank(&mut self) {
+        self.out.push('\n');
+        self.can_trail = false;
+    }
+
+    /// Prints the pending comments that start before `pos`: a trailing one at the end of the
+    /// last line when that line is code without a comment yet, any other on its own line.
     fn comments_before(&mut self, pos: usize) {
         while let Some(c) = self.comments.get(self.next) {
             if c.span.start >= pos {
                 break;
             }
             self.next += 1;
-            let text = c.text.clone();
-            self.line(&text);
+            if c.trailing && self.can_trail {
+                self.out.pop();
+                self.out.push_str("  ");
+                self.out.push_str(&c.text);
+                self.out.push('\n');
+            } else {
+                let text = c.text.clone();
+                self.raw_line(&text);
+            }
+            self.can_trail = false;
+        }
+    }
+
+    /// Like `comments_before`, but stops at the first comment that cannot trail the last line
+    /// (used before a blank line, which would separate a trailing comment from its code).
+    fn trailing_before(&mut self, pos: usize) {
+        while let Some(c) = self.comments.get(self.next) {
+            if c.span.start >= pos || !c.trailing || !self.can_trail {
+                break;
+            }
+            self.comments_before(c.span.start + 1);
         }
     }
 
@@ -140,7 +177,10 @@ impl Printer<'_> {
                 f.line(&format!("{}: {}{q}", c.name.name, c.ty.name.name));
             }),
             SettingValue::Connector { connector, format } => {
-                self.line(&format!("{key} = {}", connector_as(connector, format.as_ref())));
+                self.line(&format!(
+                    "{key} = {}",
+                    connector_as(connector, format.as_ref())
+                ));
             }
             SettingValue::List(names) => {
                 let names: Vec<&str> = names.iter().map(|n| n.name.as_str()).collect();
@@ -162,11 +202,16 @@ impl Printer<'_> {
         self.indent += 1;
         for st in &s.stages {
             self.comments_before(st.span.start);
-            let hint = st.hint.as_ref().map_or(String::new(), |h| format!(" @{}", h.name));
+            let hint = st
+                .hint
+                .as_ref()
+                .map_or(String::new(), |h| format!(" @{}", h.name));
             let one_line = format!("| {}{hint}", stage(&st.kind));
             match stage_list(&st.kind) {
                 // Too long for one line: one item per line, continuation indented by 4.
-                Some((kw, items)) if self.indent * 2 + one_line.len() > WIDTH && items.len() > 1 => {
+                Some((kw, items))
+                    if self.indent * 2 + one_line.len() > WIDTH && items.len() > 1 =>
+                {
                     let last = items.len() - 1;
                     for (i, item) in items.iter().enumerate() {
                         let text = match i {
@@ -281,36 +326,38 @@ fn stage(k: &StageKind) -> String {
             WindowSpec::Session { gap } => format!("window session(gap {})", duration(gap.millis)),
         },
         StageKind::Join(j) => {
-            let conds: Vec<String> = j
-                .on
-                .iter()
-                .map(|c| {
-                    format!(
-                        "{} == {}",
-                        expr_at(&c.left, SUM_PREC),
-                        expr_at(&c.right, SUM_PREC)
-                    )
-                })
-                .collect();
+            let conds: Vec<String> =
+                j.on.iter()
+                    .map(|c| {
+                        format!(
+                            "{} == {}",
+                            expr_at(&c.left, SUM_PREC),
+                            expr_at(&c.right, SUM_PREC)
+                        )
+                    })
+                    .collect();
             let left = if j.left { "left " } else { "" };
             let within = j
                 .within
                 .map_or(String::new(), |d| format!(" within {}", duration(d.millis)));
-            format!("{left}join {} on {}{within}", j.right.name, conds.join(" and "))
+            format!(
+                "{left}join {} on {}{within}",
+                j.right.name,
+                conds.join(" and ")
+            )
         }
         StageKind::Top(t) => {
-            let by: Vec<String> = t
-                .by
-                .iter()
-                .map(|k| {
-                    let dir = match (k.descending, k.explicit) {
-                        (true, _) => " desc",
-                        (false, true) => " asc",
-                        (false, false) => "",
-                    };
-                    format!("{}{dir}", expr(&k.expr))
-                })
-                .collect();
+            let by: Vec<String> =
+                t.by.iter()
+                    .map(|k| {
+                        let dir = match (k.descending, k.explicit) {
+                            (true, _) => " desc",
+                            (false, true) => " asc",
+                            (false, false) => "",
+                        };
+                        format!("{}{dir}", expr(&k.expr))
+                    })
+                    .collect();
             let per = if t.per.is_empty() {
                 String::new()
             } else {
@@ -319,7 +366,11 @@ fn stage(k: &StageKind) -> String {
             format!("top {} by {}{per}", t.k, by.join(", "))
         }
         StageKind::Distinct { on, within } => {
-            format!("distinct on {} within {}", list_of(on), duration(within.millis))
+            format!(
+                "distinct on {} within {}",
+                list_of(on),
+                duration(within.millis)
+            )
         }
         StageKind::Route(r) => match r {
             RouteSpec::Geo { lat, lon } => format!("route by geo({}, {})", expr(lat), expr(lon)),

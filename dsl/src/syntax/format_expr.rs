@@ -123,7 +123,7 @@ pub(crate) fn duration(ms: i64) -> String {
     let abs = ms.unsigned_abs();
     for &(unit, len) in UNITS {
         let len = len.unsigned_abs();
-        if abs % len == 0 {
+        if abs.is_multiple_of(len) {
             return format!("{sign}{}{unit}", abs / len);
         }
     }
@@ -132,7 +132,10 @@ pub(crate) fn duration(ms: i64) -> String {
 
 fn timestamp(ms: i64) -> String {
     match chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms) {
-        Some(t) => format!("@{}", t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+        Some(t) => format!(
+            "@{}",
+            t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+        ),
         // Out of chrono's range: cannot come from the parser; keep the value visible.
         None => format!("timestamp({ms})"),
     }

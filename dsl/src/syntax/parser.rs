@@ -104,9 +104,13 @@ pub fn parse(source: &str) -> (Pipeline, Vec<Diagnostic>) {
 fn unknown_declaration(kind: TokKind, word: &str, span: Span) -> Diagnostic {
     let shown: String = word.chars().take(24).collect();
     if kind != TokKind::Word {
-        return Diagnostic::error("E0002", format!("expected a declaration, found `{shown}`"), span)
-            .with_label("not the start of a declaration")
-            .with_hint(DECL_HINT);
+        return Diagnostic::error(
+            "E0002",
+            format!("expected a declaration, found `{shown}`"),
+            span,
+        )
+        .with_label("not the start of a declaration")
+        .with_hint(DECL_HINT);
     }
     let d = Diagnostic::error("E0002", format!("unknown declaration `{shown}`"), span)
         .with_label("not a declaration keyword");

@@ -9,7 +9,8 @@ use crate::ast::{Comment, Span};
 use crate::diagnostic::Diagnostic;
 
 /// Words that start a top-level declaration.
-pub(crate) const DECL_KEYWORDS: &[&str] = &["pipeline", "source", "table", "stream", "sink", "test"];
+pub(crate) const DECL_KEYWORDS: &[&str] =
+    &["pipeline", "source", "table", "stream", "sink", "test"];
 
 /// Reserved words: never identifiers (see the grammar's `reserved` rule).
 pub(crate) const KEYWORDS: &[&str] = &[
@@ -77,7 +78,8 @@ impl Tok {
 pub(crate) fn tokenize(source: &str) -> Vec<Tok> {
     let bytes = source.as_bytes();
     let mut toks = Vec::new();
-    let mut i = 0;
+    // A byte-order mark some editors write is not part of the text.
+    let mut i = if source.starts_with('\u{feff}') { 3 } else { 0 };
     while i < bytes.len() {
         let c = bytes[i];
         let start = i;
@@ -147,7 +149,11 @@ pub(crate) fn tokenize(source: &str) -> Vec<Tok> {
                 TokKind::Punct
             }
         };
-        toks.push(Tok { kind, start, end: i });
+        toks.push(Tok {
+            kind,
+            start,
+            end: i,
+        });
     }
     toks
 }
@@ -170,16 +176,17 @@ pub(crate) fn comments(source: &str, toks: &[Tok]) -> Vec<Comment> {
         .map(|t| Comment {
             text: t.text(source).to_string(),
             span: t.span(),
+            trailing: !at_line_start(source, t.start),
         })
         .collect()
 }
 
 /// Whether only whitespace stands between the start of the line and `pos`.
 fn at_line_start(source: &str, pos: usize) -> bool {
-    source[..pos]
-        .rsplit('\n')
-        .next()
-        .is_some_and(|l| l.chars().all(|c| c == ' ' || c == '\t' || c == '\r'))
+    source[..pos].rsplit('\n').next().is_some_and(|l| {
+        l.chars()
+            .all(|c| matches!(c, ' ' | '\t' | '\r' | '\u{feff}'))
+    })
 }
 
 fn at_column_zero(source: &str, pos: usize) -> bool {
@@ -265,8 +272,31 @@ pub(crate) fn chunks(source: &str, toks: &[Tok]) -> Vec<Chunk> {
 fn continues(prev: &str) -> bool {
     matches!(
         prev,
-        "|" | "," | "=" | "+" | "-" | "*" | "/" | "%" | "==" | "!=" | "<" | "<=" | ">" | ">=" | "<-"
-            | "." | "and" | "or" | "not" | "on" | "by" | "as" | "in" | "is" | "per" | "within"
+        "|" | ","
+            | "="
+            | "+"
+            | "-"
+            | "*"
+            | "/"
+            | "%"
+            | "=="
+            | "!="
+            | "<"
+            | "<="
+            | ">"
+            | ">="
+            | "<-"
+            | "."
+            | "and"
+            | "or"
+            | "not"
+            | "on"
+            | "by"
+            | "as"
+            | "in"
+            | "is"
+            | "per"
+            | "within"
     )
 }
 
@@ -277,9 +307,13 @@ pub(crate) fn lexical_errors(source: &str, toks: &[Tok]) -> Vec<Diagnostic> {
     for t in toks {
         if t.kind == (TokKind::Str { terminated: false }) {
             errs.push(
-                Diagnostic::error("E0008", "unterminated string", Span::new(t.start, t.start + 1))
-                    .with_label("this string is never closed")
-                    .with_hint("a string ends on the line it starts on; write `\\n` for a newline"),
+                Diagnostic::error(
+                    "E0008",
+                    "unterminated string",
+                    Span::new(t.start, t.start + 1),
+                )
+                .with_label("this string is never closed")
+                .with_hint("a string ends on the line it starts on; write `\\n` for a newline"),
             );
         }
     }

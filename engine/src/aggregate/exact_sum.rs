@@ -144,9 +144,18 @@ impl ExactSum {
         let mut total = 0.0f64;
         for &(index, value) in canonical.buckets.iter().rev() {
             let scale = (index as i32) * BUCKET_BITS + MIN_EXP;
-            total += (value as f64) * 2f64.powi(scale);
+            total += (value as f64) * pow2(scale);
         }
         total
+    }
+}
+
+/// 2^e exactly, including the subnormal range where `powi` underflows.
+fn pow2(e: i32) -> f64 {
+    if e >= -1022 {
+        f64::from_bits(((e + 1023) as u64) << 52)
+    } else {
+        f64::from_bits(1u64 << (e + 1074))
     }
 }
 

@@ -47,7 +47,10 @@ impl GroupTable {
         let converter = if keys.is_empty() {
             None
         } else {
-            let fields = keys.iter().map(|(_, e)| SortField::new(arrow_type(e.ty))).collect();
+            let fields = keys
+                .iter()
+                .map(|(_, e)| SortField::new(arrow_type(e.ty)))
+                .collect();
             Some(RowConverter::new(fields)?)
         };
         let mut table = GroupTable {
@@ -139,13 +142,23 @@ impl GroupTable {
     }
 
     /// The result rows: key columns then aggregates, in `schema`, at most `batch_size` per batch.
-    pub fn finish(&self, schema: &SchemaRef, batch_size: usize) -> Result<Vec<RecordBatch>, GroupError> {
+    pub fn finish(
+        &self,
+        schema: &SchemaRef,
+        batch_size: usize,
+    ) -> Result<Vec<RecordBatch>, GroupError> {
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
         if let Some(converter) = &self.converter {
             let parser = converter.parser();
-            columns.extend(converter.convert_rows(self.group_keys.iter().map(|k| parser.parse(k)))?);
+            columns
+                .extend(converter.convert_rows(self.group_keys.iter().map(|k| parser.parse(k)))?);
         }
-        columns.extend(self.columns.iter().zip(&self.aggs).map(|(c, call)| c.finish(call)));
+        columns.extend(
+            self.columns
+                .iter()
+                .zip(&self.aggs)
+                .map(|(c, call)| c.finish(call)),
+        );
         let batch = RecordBatch::try_new(schema.clone(), columns)?;
         let rows = batch.num_rows();
         Ok((0..rows)

@@ -7,7 +7,9 @@
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{DurationMillisecondType, Float64Type, Int64Type, TimestampMillisecondType};
+use arrow_array::types::{
+    DurationMillisecondType, Float64Type, Int64Type, TimestampMillisecondType,
+};
 use arrow_array::{
     Array, ArrayRef, BooleanArray, DurationMillisecondArray, Float64Array, Int64Array, StringArray,
     TimestampMillisecondArray,
@@ -33,7 +35,10 @@ pub enum AggColumn {
     ExtremeInt { max: bool, values: Vec<Option<i64>> },
     /// `min`/`max` over floats in total order, NaN above +inf (as in SQL engines).
     ExtremeFloat { max: bool, values: Vec<Option<f64>> },
-    ExtremeString { max: bool, values: Vec<Option<String>> },
+    ExtremeString {
+        max: bool,
+        values: Vec<Option<String>>,
+    },
 }
 
 /// One group's state of one aggregate, as sent between workers.
@@ -52,7 +57,12 @@ pub enum PartialValue {
 pub fn supported(func: AggFunc) -> bool {
     matches!(
         func,
-        AggFunc::CountRows | AggFunc::Count | AggFunc::Sum | AggFunc::Min | AggFunc::Max | AggFunc::Avg
+        AggFunc::CountRows
+            | AggFunc::Count
+            | AggFunc::Sum
+            | AggFunc::Min
+            | AggFunc::Max
+            | AggFunc::Avg
     )
 }
 
@@ -72,9 +82,18 @@ impl AggColumn {
             (AggFunc::Min | AggFunc::Max, Some(ty)) => {
                 let max = call.func == AggFunc::Max;
                 match ty {
-                    DataType::Float => AggColumn::ExtremeFloat { max, values: Vec::new() },
-                    DataType::String => AggColumn::ExtremeString { max, values: Vec::new() },
-                    _ => AggColumn::ExtremeInt { max, values: Vec::new() },
+                    DataType::Float => AggColumn::ExtremeFloat {
+                        max,
+                        values: Vec::new(),
+                    },
+                    DataType::String => AggColumn::ExtremeString {
+                        max,
+                        values: Vec::new(),
+                    },
+                    _ => AggColumn::ExtremeInt {
+                        max,
+                        values: Vec::new(),
+                    },
                 }
             }
             (func, _) => unreachable!("aggregate {func:?} is rejected by the planner"),
@@ -125,7 +144,9 @@ impl AggColumn {
                 let values = arg.as_primitive::<Float64Type>().values();
                 for (i, &g) in groups.iter().enumerate() {
                     if valid(i) {
-                        sums[g as usize].get_or_insert_with(ExactSum::default).add(values[i]);
+                        sums[g as usize]
+                            .get_or_insert_with(ExactSum::default)
+                            .add(values[i]);
                     }
                 }
             }
@@ -224,7 +245,10 @@ impl AggColumn {
                 }
             }
             (_, PartialValue::SumInt(None) | PartialValue::SumFloat(None)) => {}
-            (_, PartialValue::Int(None) | PartialValue::Float(None) | PartialValue::String(None)) => {}
+            (
+                _,
+                PartialValue::Int(None) | PartialValue::Float(None) | PartialValue::String(None),
+            ) => {}
             (column, partial) => unreachable!("partial {partial:?} does not fit {column:?}"),
         }
     }
@@ -240,7 +264,8 @@ impl AggColumn {
                 v.iter().map(|s| s.as_ref().map(ExactSum::value)),
             )),
             AggColumn::Avg(v) => Arc::new(Float64Array::from_iter(
-                v.iter().map(|(s, n)| (*n > 0).then(|| s.value() / *n as f64)),
+                v.iter()
+                    .map(|(s, n)| (*n > 0).then(|| s.value() / *n as f64)),
             )),
             AggColumn::ExtremeInt { values, .. } => {
                 let values = values.clone();
@@ -261,7 +286,12 @@ impl AggColumn {
     }
 }
 
-fn fold_extreme<T: Copy>(slot: &mut Option<T>, x: T, max: bool, cmp: impl Fn(&T, &T) -> std::cmp::Ordering) {
+fn fold_extreme<T: Copy>(
+    slot: &mut Option<T>,
+    x: T,
+    max: bool,
+    cmp: impl Fn(&T, &T) -> std::cmp::Ordering,
+) {
     let better = match slot {
         None => true,
         Some(cur) => {
@@ -278,11 +308,22 @@ fn fold_extreme<T: Copy>(slot: &mut Option<T>, x: T, max: bool, cmp: impl Fn(&T,
 fn int_values(arg: &ArrayRef) -> std::borrow::Cow<'_, [i64]> {
     match arg.data_type() {
         ArrowType::Int64 => arg.as_primitive::<Int64Type>().values().as_ref().into(),
-        ArrowType::Timestamp(..) => arg.as_primitive::<TimestampMillisecondType>().values().as_ref().into(),
-        ArrowType::Duration(..) => arg.as_primitive::<DurationMillisecondType>().values().as_ref().into(),
+        ArrowType::Timestamp(..) => arg
+            .as_primitive::<TimestampMillisecondType>()
+            .values()
+            .as_ref()
+            .into(),
+        ArrowType::Duration(..) => arg
+            .as_primitive::<DurationMillisecondType>()
+            .values()
+            .as_ref()
+            .into(),
         ArrowType::Boolean => {
             let b = arg.as_boolean();
-            (0..b.len()).map(|i| i64::from(b.value(i))).collect::<Vec<_>>().into()
+            (0..b.len())
+                .map(|i| i64::from(b.value(i)))
+                .collect::<Vec<_>>()
+                .into()
         }
         other => unreachable!("min/max over {other} is rejected by the checker"),
     }

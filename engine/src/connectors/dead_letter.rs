@@ -59,6 +59,9 @@ impl DeadLetterSink {
     }
 
     pub fn flush(&self) -> std::io::Result<()> {
-        self.writer.lock().unwrap_or_else(|e| e.into_inner()).flush()
+        self.writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .flush()
     }
 }

@@ -5,6 +5,17 @@
 //! `batch_size` rows; worker `w` of `n` reads its own share (byte range of a file, every n-th
 //! generated record). A sink target is opened once per run (`SinkTarget::open`) and shared by
 //! the workers, each of which encodes its batches with its own `SinkWriter`.
+//!
+//! ```text
+//! file/        file("...") as csv | jsonl: byte-range split, chunked line reader (lines.rs),
+//!              csv_reader.rs, jsonl_reader.rs, and the record loop shared with stdin (mod.rs)
+//! stdio.rs     stdin source (worker 0 reads it; stdout is a sink target)
+//! generator/   generator(geo_points, ...)
+//! sink.rs      SinkTarget for file(...) and stdout; encode.rs: csv / jsonl row encoders
+//! columns.rs   column buffers with row rollback -> RecordBatch
+//! scalar.rs    text forms of ints, floats, bools, timestamps, durations (parse and write)
+//! dead_letter.rs  the dead-letter JSON lines of a source
+//! ```
 
 pub mod dead_letter;
 pub mod encode;

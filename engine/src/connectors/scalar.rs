@@ -62,7 +62,43 @@ pub(crate) fn parse_int(s: &str) -> Result<i64, IntError> {
 }
 
 pub(crate) fn parse_float(s: &str) -> Option<f64> {
-    s.parse::<f64>().ok()
+    fast_float(s.as_bytes()).or_else(|| s.parse::<f64>().ok())
+}
+
+/// Exact powers of ten as f64 (all below 2^53 up to 1e22).
+const POW10: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// Clinger's fast path for the common `[-]digits[.digits]` with at most 15 significant digits:
+/// the mantissa and the power of ten are both exact in f64, so one IEEE division gives the
+/// correctly rounded result, the same value `str::parse` gives. `None` for anything else
+/// (exponents, long mantissas, `inf`), which takes the general parser.
+fn fast_float(b: &[u8]) -> Option<f64> {
+    let (neg, rest) = match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        Some(b'+') => (false, &b[1..]),
+        _ => (false, b),
+    };
+    let mut mantissa = 0u64;
+    let mut digits = 0usize;
+    let mut frac = None;
+    for (i, &c) in rest.iter().enumerate() {
+        match c {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u64::from(c - b'0');
+                digits += 1;
+            }
+            b'.' if frac.is_none() => frac = Some(i),
+            _ => return None,
+        }
+    }
+    if digits == 0 || digits > 15 {
+        return None;
+    }
+    let scale = frac.map_or(0, |i| rest.len() - i - 1);
+    let v = mantissa as f64 / POW10[scale];
+    Some(if neg { -v } else { v })
 }
 
 pub(crate) fn parse_bool(s: &str) -> Option<bool> {

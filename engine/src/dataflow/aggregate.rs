@@ -37,10 +37,19 @@ pub trait AggregateBatches {
 
 impl<'scope> AggregateBatches for BatchStream<'scope> {
     fn aggregate_batches(self, spec: AggregateSpec, shared: Arc<RunShared>) -> Self {
-        let AggregateSpec { keys, aggs, schema, batch_size, worker, context, rows_out } = spec;
+        let AggregateSpec {
+            keys,
+            aggs,
+            schema,
+            batch_size,
+            worker,
+            context,
+            rows_out,
+        } = spec;
         let global = keys.is_empty();
         let new_table = {
-            let (keys, aggs, context, shared) = (keys.clone(), aggs.clone(), context.clone(), shared.clone());
+            let (keys, aggs, context, shared) =
+                (keys.clone(), aggs.clone(), context.clone(), shared.clone());
             move || match GroupTable::new(&keys, &aggs) {
                 Ok(table) => Some(table),
                 Err(e) => {
@@ -72,14 +81,17 @@ impl<'scope> AggregateBatches for BatchStream<'scope> {
                         && let Some(cap) = capability.take()
                         && let Some(t) = table.as_mut()
                     {
-                        output.session(&cap).give_iterator(t.drain_partials().into_iter());
+                        output
+                            .session(&cap)
+                            .give_iterator(t.drain_partials().into_iter());
                     }
                 }
             },
         );
-        partials
-            .exchange(|p: &Partial| p.owner)
-            .unary_frontier(Pipeline, "FinalAggregate", move |capability, _| {
+        partials.exchange(|p: &Partial| p.owner).unary_frontier(
+            Pipeline,
+            "FinalAggregate",
+            move |capability, _| {
                 let mut table = new_final_table();
                 let mut capability = Some(capability);
                 move |(input, frontier), output| {
@@ -108,6 +120,7 @@ impl<'scope> AggregateBatches for BatchStream<'scope> {
                         Err(e) => shared.failures.record(&context, e),
                     }
                 }
-            })
+            },
+        )
     }
 }

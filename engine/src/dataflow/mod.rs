@@ -86,7 +86,11 @@ pub fn build<'scope>(
         InputRef::Table(_) => None,
     };
     for (index, node) in logical.streams.iter().enumerate() {
-        let inputs: Vec<_> = node.inputs.iter().filter_map(|i| input_of(i, &streams)).collect();
+        let inputs: Vec<_> = node
+            .inputs
+            .iter()
+            .filter_map(|i| input_of(i, &streams))
+            .collect();
         if inputs.len() != node.inputs.len() {
             continue;
         }

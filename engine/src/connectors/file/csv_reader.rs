@@ -96,12 +96,19 @@ impl CsvDecoder {
 
     /// Appends the record's values to `out` (uncommitted) or says why it is malformed.
     pub(crate) fn decode(&mut self, record: &[u8], out: &mut ColumnsBuilder) -> Result<(), String> {
-        let text = std::str::from_utf8(record).map_err(|_| "invalid utf-8".to_string())?;
-        let src: &str = if split_plain(text, &mut self.fields) {
-            text
-        } else {
-            split_quoted(text, &mut self.fields, &mut self.scratch)?;
-            &self.scratch
+        let invalid = |_| "invalid utf-8".to_string();
+        let src: &str = match split_plain(record, &mut self.fields) {
+            Split::Ascii => {
+                // SAFETY: `split_plain` saw every byte of `record` and found none >= 0x80;
+                // ASCII is valid UTF-8.
+                unsafe { std::str::from_utf8_unchecked(record) }
+            }
+            Split::Plain => std::str::from_utf8(record).map_err(invalid)?,
+            Split::Quoted => {
+                let text = std::str::from_utf8(record).map_err(invalid)?;
+                split_quoted(text, &mut self.fields, &mut self.scratch)?;
+                &self.scratch
+            }
         };
         if self.fields.len() != self.layout.field_count {
             return Err(format!(
@@ -118,24 +125,36 @@ impl CsvDecoder {
     }
 }
 
-/// Splits a line without quotes at its commas. Returns false (fields unspecified) as soon as
-/// it meets a `"`.
+/// What `split_plain` found.
+enum Split {
+    /// Fields split; every byte is ASCII.
+    Ascii,
+    /// Fields split; some bytes are not ASCII (UTF-8 still to be checked).
+    Plain,
+    /// The record has a `"`: fields unspecified, use `split_quoted`.
+    Quoted,
+}
+
+/// Splits a record without quotes at its commas, noting whether it is all ASCII (then it
+/// needs no UTF-8 validation). Stops at the first `"`.
 ///
 /// Delimiters are dense (every few bytes), where `memchr`'s per-call setup dominates; this
 /// scans eight bytes at a time instead (SWAR: a word's comma and quote bytes become bit masks)
 /// and walks the comma bits.
-fn split_plain(text: &str, fields: &mut Vec<FieldRef>) -> bool {
+fn split_plain(bytes: &[u8], fields: &mut Vec<FieldRef>) -> Split {
     const COMMAS: u64 = u64::from_ne_bytes([b','; 8]);
     const QUOTES: u64 = u64::from_ne_bytes([b'"'; 8]);
+    const HIGH: u64 = 0x8080_8080_8080_8080;
     fields.clear();
-    let bytes = text.as_bytes();
     let mut start = 0;
+    let mut high = 0u64;
     let mut words = bytes.chunks_exact(8);
     let mut base = 0;
     for word in &mut words {
         let w = u64::from_le_bytes(word.try_into().expect("chunks of 8"));
+        high |= w;
         if zero_bytes(w ^ QUOTES) != 0 {
-            return false;
+            return Split::Quoted;
         }
         let mut commas = zero_bytes(w ^ COMMAS);
         while commas != 0 {
@@ -151,8 +170,9 @@ fn split_plain(text: &str, fields: &mut Vec<FieldRef>) -> bool {
         base += 8;
     }
     for (k, &c) in words.remainder().iter().enumerate() {
+        high |= u64::from(c);
         if c == b'"' {
-            return false;
+            return Split::Quoted;
         }
         if c == b',' {
             fields.push(FieldRef {
@@ -168,7 +188,11 @@ fn split_plain(text: &str, fields: &mut Vec<FieldRef>) -> bool {
         end: bytes.len(),
         quoted: false,
     });
-    true
+    if high & HIGH == 0 {
+        Split::Ascii
+    } else {
+        Split::Plain
+    }
 }
 
 /// 0x80 in every byte of `x` that is zero, 0 elsewhere (exact: no false positives).

@@ -1,6 +1,8 @@
 //! `file("...") as csv | jsonl` sources: a file is split over the workers by byte range and
 //! streamed in bounded memory (see `lines`). The same record loop (`TextSource`) serves stdin.
 //!
+//! A UTF-8 byte-order mark at the start of a file or stream is ignored.
+//!
 //! Malformed records never stop a source: each goes to the dead-letter sink with its reason,
 //! its position `<path>:<line>` (1-based physical line, the header is line 1) and its bytes
 //! without the line terminator, and the reader goes on with the next line.
@@ -270,6 +272,8 @@ pub(crate) struct TextSource<R> {
     sink: RecordSink,
     /// Index (relative to the base) of the next line.
     next_index: u64,
+    /// The next line is the first of the stream: drop a UTF-8 byte-order mark.
+    at_start: bool,
     /// `quoted_newlines`: join lines while a quote is open.
     multiline: bool,
     pending: Pending,
@@ -290,6 +294,7 @@ impl<R: Read + Send> TextSource<R> {
     ) -> TextSource<R> {
         let builder = ColumnsBuilder::new(&node.schema, ctx.batch_size.clamp(1, 1 << 16));
         TextSource {
+            at_start: lines.offset() == 0 && first_index == 0,
             lines,
             sink: RecordSink {
                 decoder,
@@ -333,6 +338,12 @@ impl<R: Read + Send> SourceReader for TextSource<R> {
             let index = self.next_index;
             self.next_index += 1;
             bytes += consumed as u64;
+            let line = if self.at_start {
+                self.at_start = false;
+                line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line)
+            } else {
+                line
+            };
             let step = if self.multiline && (!self.pending.buf.is_empty() || quote_parity(line)) {
                 self.pending.push(&mut self.sink, line, index)
             } else {

@@ -290,3 +290,94 @@ fn stdin_like_stream_reads_on_one_worker() {
         vec![dead("stdin:3", "invalid float `x` in column `b`", b"x,2")]
     );
 }
+
+#[test]
+fn quoted_splitting_edge_cases() {
+    use crate::connectors::file::csv_reader::split_quoted;
+    let mut fields = Vec::new();
+    let mut scratch = String::new();
+    let mut split = |text: &str| -> Result<Vec<(String, bool)>, String> {
+        split_quoted(text, &mut fields, &mut scratch)?;
+        Ok(fields
+            .iter()
+            .map(|f| (scratch[f.start..f.end].to_string(), f.quoted))
+            .collect())
+    };
+    let s = |v: &str, q: bool| (v.to_string(), q);
+    assert_eq!(
+        split("a\"b,\"c\"\"d\",,\"\"").unwrap(),
+        vec![s("a\"b", false), s("c\"d", true), s("", false), s("", true)]
+    );
+    assert_eq!(
+        split("\"x\"y,z").unwrap(),
+        vec![s("xy", true), s("z", false)]
+    );
+    assert_eq!(split("a,").unwrap(), vec![s("a", false), s("", false)]);
+    assert_eq!(
+        split("\"é,\",ü").unwrap(),
+        vec![s("é,", true), s("ü", false)]
+    );
+    assert_eq!(split("a,\"b").unwrap_err(), "unterminated quote");
+    assert_eq!(split("\"a\"\"").unwrap_err(), "unterminated quote");
+}
+
+#[test]
+fn byte_order_mark_is_ignored_without_header() {
+    let dir = temp_dir("csv_bom");
+    let path = write_file(&dir, "bom.csv", b"\xEF\xBB\xBF1,x\n2,y\n");
+    let mut node = file_source(
+        &path,
+        Format::Csv,
+        vec![
+            field("a", DataType::Int, false),
+            field("b", DataType::String, false),
+        ],
+    );
+    node.header = false;
+    assert_eq!(
+        read_all(&node, 2, 4, 8).sorted_rows(),
+        vec!["1|\"x\"", "2|\"y\""]
+    );
+}
+
+#[test]
+fn stdin_is_read_by_worker_zero_only() {
+    let node = source(
+        sluice_dsl::plan::ConnectorSpec::Stdin,
+        Some(Format::Jsonl),
+        vec![field("a", DataType::Int, false)],
+    );
+    let h = Harness::new();
+    let mut reader = open_source_with(&node, h.ctx(1, 2, 8), ReadOptions::default()).unwrap();
+    assert!(reader.next_batch().unwrap().is_none());
+}
+
+#[test]
+fn explicit_dead_letter_file_is_created_and_truncated() {
+    let dir = temp_dir("dead_letter_file");
+    let target = dir.join("bad/nested/dl.jsonl");
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    std::fs::write(&target, b"old contents\n").unwrap();
+    let mut node = file_source("unused.csv", Format::Csv, flights_schema());
+    node.dead_letter = Some((
+        sluice_dsl::plan::ConnectorSpec::File {
+            path: target.display().to_string(),
+        },
+        Format::Jsonl,
+    ));
+    let sink = crate::connectors::open_dead_letters("p", &node).unwrap();
+    sink.send("why", "f.csv:3", b"a,\xffb").unwrap();
+    sink.flush().unwrap();
+    let text = std::fs::read_to_string(&target).unwrap();
+    let v: serde_json::Value = serde_json::from_str(text.trim_end()).unwrap();
+    assert_eq!(text.lines().count(), 1);
+    assert_eq!(v["source"], "src");
+    assert_eq!(v["reason"], "why");
+    assert_eq!(v["position"], "f.csv:3");
+    assert_eq!(v["raw_base64"], "YSz/Yg==");
+    node.dead_letter = Some((sluice_dsl::plan::ConnectorSpec::Stdout, Format::Csv));
+    assert!(matches!(
+        crate::connectors::open_dead_letters("p", &node),
+        Err(ConnectorError::Unsupported(_))
+    ));
+}

@@ -25,12 +25,28 @@ use super::{
     DeadLetterSink, ReadOptions, SourceContext, SourceCounters, SourceReader, open_source_with,
 };
 
-/// A fresh directory under the system temp dir, unique per test.
-pub(super) fn temp_dir(test: &str) -> PathBuf {
+/// A fresh directory under the system temp dir, unique per test and process, removed when
+/// dropped.
+pub(super) struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub(super) fn temp_dir(test: &str) -> TempDir {
     let dir = std::env::temp_dir().join(format!("sluice-connectors-{}-{test}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    TempDir(dir)
 }
 
 pub(super) fn write_file(dir: &std::path::Path, name: &str, bytes: &[u8]) -> String {

@@ -75,3 +75,53 @@ fn ints_bools_and_durations() {
     assert_eq!(parse_duration("5x"), None);
     assert_eq!(shown(&"é".repeat(40)).chars().count(), 32 + 3);
 }
+
+#[test]
+fn float_fast_path_agrees_with_the_standard_parser() {
+    let mut texts: Vec<String> = [
+        "0",
+        "-0",
+        "1.5",
+        "-2.25",
+        ".5",
+        "5.",
+        "123456789012345",
+        "1234567890.12345",
+        "0.1",
+        "0.3",
+        "4076.5",
+        "-0.000000000000001",
+        "+7",
+        "1e3",
+        "inf",
+        "NaN",
+        "1234567890123456",
+        "1.2.3",
+        "",
+        "-",
+        ".",
+        "1_0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut x = 0x1234_5678_9abc_def0u64;
+    for _ in 0..20_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let int = x % 1_000_000_000;
+        let frac = (x >> 32) % 1_000_000;
+        let width = (x >> 60) as usize % 7;
+        texts.push(format!("{int}.{frac:0width$}"));
+    }
+    for t in &texts {
+        let want = t.parse::<f64>().ok();
+        let got = parse_float(t);
+        assert_eq!(
+            got.map(f64::to_bits),
+            want.map(f64::to_bits),
+            "{t}: {got:?} vs {want:?}"
+        );
+    }
+}
