@@ -1,0 +1,83 @@
+//! Golden text of the physical plan (`sluice explain`), and planning's refusals.
+
+use sluice_dsl::plan::LogicalPlan;
+use sluice_engine::{EngineConfig, lower};
+
+fn compile(text: &str) -> LogicalPlan {
+    sluice_dsl::compile(text, "test", &|_| None).unwrap_or_else(|d| panic!("{d:#?}"))
+}
+
+fn check(text: &str, workers: usize, expected: &str) {
+    let config = EngineConfig {
+        workers,
+        ..EngineConfig::default()
+    };
+    let physical = lower(&compile(text), &config).unwrap_or_else(|d| panic!("{d:#?}"));
+    assert_eq!(physical.to_string(), expected);
+}
+
+#[test]
+fn filter_project_aggregate_union_and_fan_out() {
+    check(
+        r#"
+source a = file("a.csv") as csv { schema { k: string  v: float? } }
+source b = stdin as jsonl { schema { k: string  v: float? } }
+stream both = union(a, b)
+stream big = both | where v > 1.0 | select k, v2 = v * 2.0
+stream per_k = big | group by k | aggregate n = count(), s = sum(v2)
+stream total = big | aggregate n = count()
+sink o1 = stdout as csv <- per_k
+sink o2 = file("t.jsonl") as jsonl <- total
+"#,
+        3,
+        "physical plan: workers=3 batch_size=8192
+Read a: csv file \"a.csv\", one byte range per worker (3)
+Read b: jsonl stdin, read by worker 0
+Union both <- a, b
+Stream big <- both
+  Filter: vectorised on Arrow kernels, per worker
+  Project: 2 columns, vectorised, per worker
+Stream per_k <- big
+  PartialAggregate: 1 keys, 2 aggregates, per worker
+  Exchange: hash(keys) % 3
+  FinalAggregate: merge at owner when input is complete
+Stream total <- big
+  PartialAggregate: 0 keys, 1 aggregates, per worker
+  Exchange: all partials to worker 0
+  FinalAggregate: merge at owner when input is complete
+Write o1 <- per_k: csv stdout, one encoder per worker, shared writer
+Write o2 <- total: jsonl file \"t.jsonl\", one encoder per worker, shared writer
+",
+    );
+}
+
+#[test]
+fn every_stage_that_cannot_run_yet_is_reported_on_its_span() {
+    let text = r#"
+source s = file("x.csv") as csv { schema { a: int  t: timestamp }  event_time = t }
+stream w = s | window tumbling(1h) | aggregate n = count()
+stream d = s | distinct on a within 1h
+stream p = s | aggregate q = percentile(a, 0.5)
+sink o = stdout as csv <- w
+sink o2 = stdout as csv <- d
+sink o3 = stdout as csv <- p
+"#;
+    let errors = lower(&compile(text), &EngineConfig::default()).unwrap_err();
+    let messages: Vec<String> = errors.iter().map(|d| d.message.clone()).collect();
+    assert_eq!(
+        messages,
+        [
+            "the `window` stage cannot run in this version of the engine",
+            "the `distinct` stage cannot run in this version of the engine",
+            "the aggregate `percentile` cannot run in this version of the engine",
+        ]
+    );
+    for (d, keyword) in errors.iter().zip(["window", "distinct", "percentile"]) {
+        assert_eq!(d.code, "E0401");
+        let spanned = &text[d.span.start..d.span.end];
+        assert!(
+            spanned.contains(keyword),
+            "span of `{keyword}` covers {spanned:?}"
+        );
+    }
+}
