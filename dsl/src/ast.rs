@@ -442,7 +442,8 @@ impl BinaryOp {
             BinaryOp::Or => "or",
         }
     }
-    /// Binding strength: higher binds tighter. `or` < `and` < comparison < `+ -` < `* / %`.
+    /// Binding strength as the grammar sees it, higher binds tighter:
+    /// `or` 1 < `and` 2 < (prefix `not` 3) < comparison 4 < `+ -` 5 < `* / %` 6.
     pub fn precedence(self) -> u8 {
         match self {
             BinaryOp::Or => 1,
@@ -452,9 +453,9 @@ impl BinaryOp {
             | BinaryOp::Lt
             | BinaryOp::LtEq
             | BinaryOp::Gt
-            | BinaryOp::GtEq => 3,
-            BinaryOp::Add | BinaryOp::Sub => 4,
-            BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod => 5,
+            | BinaryOp::GtEq => 4,
+            BinaryOp::Add | BinaryOp::Sub => 5,
+            BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod => 6,
         }
     }
 }

@@ -72,13 +72,13 @@ impl Display for Value {
 fn precedence(e: &TypedExpr) -> u8 {
     match &e.kind {
         TExpr::Binary(op, _, _) => op.precedence() * 10,
-        TExpr::Unary(UnaryOp::Not, _) => 25,
+        TExpr::Unary(UnaryOp::Not, _) => 30,
         // `is null` and `in` chain with comparisons in the grammar.
-        TExpr::IsNull(..) | TExpr::InList(..) => 30,
-        TExpr::Unary(UnaryOp::Neg, _) => 60,
-        TExpr::Literal(Value::Int(v)) if *v < 0 => 55,
-        TExpr::Literal(Value::Float(v)) if *v < 0.0 => 55,
-        TExpr::Literal(Value::Duration(v)) if *v < 0 => 55,
+        TExpr::IsNull(..) | TExpr::InList(..) => BinaryOp::Eq.precedence() * 10,
+        TExpr::Unary(UnaryOp::Neg, _) => 70,
+        TExpr::Literal(Value::Int(v)) if *v < 0 => 65,
+        TExpr::Literal(Value::Float(v)) if *v < 0.0 => 65,
+        TExpr::Literal(Value::Duration(v)) if *v < 0 => 65,
         _ => 100,
     }
 }
@@ -254,17 +254,7 @@ fn window(w: &WindowKind) -> String {
 
 impl Display for AggCall {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        let func = match self.func {
-            AggFunc::CountRows | AggFunc::Count => "count",
-            AggFunc::CountDistinct => "count_distinct",
-            AggFunc::Sum => "sum",
-            AggFunc::Min => "min",
-            AggFunc::Max => "max",
-            AggFunc::Avg => "avg",
-            AggFunc::First => "first",
-            AggFunc::Last => "last",
-            AggFunc::Percentile(_) => "percentile",
-        };
+        let func = self.func.name();
         write!(f, "{} = {func}(", self.name)?;
         if let Some(a) = &self.arg {
             write!(f, "{a}")?;

@@ -390,6 +390,23 @@ pub enum AggFunc {
     Percentile(f64),
 }
 
+impl AggFunc {
+    /// The function's name in the language.
+    pub fn name(self) -> &'static str {
+        match self {
+            AggFunc::CountRows | AggFunc::Count => "count",
+            AggFunc::CountDistinct => "count_distinct",
+            AggFunc::Sum => "sum",
+            AggFunc::Min => "min",
+            AggFunc::Max => "max",
+            AggFunc::Avg => "avg",
+            AggFunc::First => "first",
+            AggFunc::Last => "last",
+            AggFunc::Percentile(_) => "percentile",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct AggCall {
     pub name: String,

@@ -8,8 +8,7 @@ use arrow_schema::SchemaRef;
 use sluice_dsl::ast::Span;
 use sluice_dsl::diagnostic::Diagnostic;
 use sluice_dsl::plan::{
-    AggFunc, ConnectorSpec, Format, GeneratorKind, InputRef, LogicalPlan, OpKind, Placement,
-    SinkMode,
+    ConnectorSpec, Format, GeneratorKind, InputRef, LogicalPlan, OpKind, Placement, SinkMode,
 };
 
 use crate::aggregate::state::supported;
@@ -87,7 +86,7 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
                 } => {
                     for call in aggs.iter().filter(|c| !supported(c.func)) {
                         errors.push(unsupported(
-                            &format!("the aggregate `{}`", agg_name(call.func)),
+                            &format!("the aggregate `{}`", call.func.name()),
                             op.span,
                             "count(), count(x), sum, min, max and avg run today; the others come \
                              with the windows and state work",
@@ -150,20 +149,6 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
         batch_size: config.batch_size,
         arrow_schemas,
     })
-}
-
-fn agg_name(func: AggFunc) -> &'static str {
-    match func {
-        AggFunc::CountRows | AggFunc::Count => "count",
-        AggFunc::CountDistinct => "count_distinct",
-        AggFunc::Sum => "sum",
-        AggFunc::Min => "min",
-        AggFunc::Max => "max",
-        AggFunc::Avg => "avg",
-        AggFunc::First => "first",
-        AggFunc::Last => "last",
-        AggFunc::Percentile(_) => "percentile",
-    }
 }
 
 fn format_name(format: Option<Format>) -> &'static str {

@@ -10,7 +10,7 @@ use super::expr::UNITS;
 /// Binding strength as the grammar sees it: or < and < not < comparison < + - < * / % < unary -.
 fn prec(e: &Expr) -> u8 {
     match &e.kind {
-        ExprKind::Binary { op, .. } => binary_prec(*op),
+        ExprKind::Binary { op, .. } => op.precedence(),
         ExprKind::Unary {
             op: UnaryOp::Not, ..
         } => 3,
@@ -22,21 +22,6 @@ fn prec(e: &Expr) -> u8 {
         ExprKind::Literal(Literal::Int(v) | Literal::Duration(v)) if *v < 0 => 7,
         ExprKind::Literal(Literal::Float(v)) if v.is_sign_negative() => 7,
         _ => 8,
-    }
-}
-
-fn binary_prec(op: BinaryOp) -> u8 {
-    match op {
-        BinaryOp::Or => 1,
-        BinaryOp::And => 2,
-        BinaryOp::Eq
-        | BinaryOp::NotEq
-        | BinaryOp::Lt
-        | BinaryOp::LtEq
-        | BinaryOp::Gt
-        | BinaryOp::GtEq => 4,
-        BinaryOp::Add | BinaryOp::Sub => 5,
-        BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod => 6,
     }
 }
 
@@ -66,7 +51,7 @@ fn raw(e: &Expr) -> String {
             UnaryOp::Neg => format!("-{}", expr_at(expr, 7)),
         },
         ExprKind::Binary { op, left, right } => {
-            let p = binary_prec(*op);
+            let p = op.precedence();
             format!(
                 "{} {} {}",
                 expr_at(left, p),
