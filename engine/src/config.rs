@@ -25,6 +25,9 @@ pub struct EngineConfig {
     pub metrics: MetricsConfig,
     #[serde(default)]
     pub route: RouteConfig,
+    /// Test and benchmark hooks; never needed in production.
+    #[serde(default)]
+    pub debug: DebugConfig,
 }
 
 fn default_workers() -> usize {
@@ -46,6 +49,7 @@ impl Default for EngineConfig {
             gpu: GpuConfig::default(),
             metrics: MetricsConfig::default(),
             route: RouteConfig::default(),
+            debug: DebugConfig::default(),
         }
     }
 }
@@ -87,13 +91,92 @@ pub struct RouteConfig {
     pub geo: GeoRouteConfig,
 }
 
-/// `[route.geo]`: worker locations and capacities for `route by geo(lat, lon)`.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+/// `[route.geo]`: worker locations and capacities for `route by geo(lat, lon)`, and the knobs
+/// of the balancer (`route/balancer.rs` explains the algorithm).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct GeoRouteConfig {
-    /// `[[route.geo.workers]]` entries; workers not listed get no location.
+    /// `[[route.geo.workers]]`: either none (every worker then sits on the equator, spread
+    /// evenly by longitude, capacity 1: records route by longitude band) or one per worker.
     #[serde(default)]
     pub workers: Vec<GeoWorker>,
+    /// `bounded` (default): nearest worker within the load bound; `nearest`: always the
+    /// nearest (for comparisons).
+    #[serde(default)]
+    pub policy: GeoPolicy,
+    /// Load bound: no worker gets more than `1 + slack` times its capacity share of recent
+    /// records. Default 0.05 (max/mean <= 1.05); larger keeps more records local.
+    #[serde(default = "default_slack")]
+    pub slack: f64,
+    /// "Recent" for the load bound, in records per router. Default 65536.
+    #[serde(default = "default_window_rows")]
+    pub window_rows: u64,
+    /// How often each worker broadcasts its measured load, in ms. Default 100.
+    #[serde(default = "default_epoch_ms")]
+    pub epoch_ms: u64,
+    /// Records in flight from one router to one worker above which that worker is skipped as
+    /// falling behind. Default 65536.
+    #[serde(default = "default_window_rows")]
+    pub max_backlog_rows: u64,
+    /// Follow measured load (default true). `false` ignores load reports: routing is then a
+    /// pure function of each worker's input order, so a seeded run routes identically.
+    #[serde(default = "default_true")]
+    pub adaptive: bool,
+}
+
+impl Default for GeoRouteConfig {
+    fn default() -> GeoRouteConfig {
+        GeoRouteConfig {
+            workers: Vec::new(),
+            policy: GeoPolicy::default(),
+            slack: default_slack(),
+            window_rows: default_window_rows(),
+            epoch_ms: default_epoch_ms(),
+            max_backlog_rows: default_window_rows(),
+            adaptive: true,
+        }
+    }
+}
+
+fn default_slack() -> f64 {
+    0.05
+}
+fn default_window_rows() -> u64 {
+    65536
+}
+fn default_epoch_ms() -> u64 {
+    100
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum GeoPolicy {
+    #[default]
+    Bounded,
+    Nearest,
+}
+
+/// `[debug]`: hooks for tests and benchmarks.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DebugConfig {
+    /// Emulated service time per routed record on every worker, in ns (default 0 = none).
+    #[serde(default)]
+    pub row_cost_ns: u64,
+    /// Makes one worker slower: `{ index = 1, factor = 4.0, after_ms = 2000 }`.
+    pub slow_worker: Option<SlowWorker>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SlowWorker {
+    pub index: usize,
+    /// Its service time per routed record is `factor` x `row_cost_ns` (or, with no
+    /// `row_cost_ns`, it sleeps `factor - 1` x the time it spent on each routed batch).
+    pub factor: f64,
+    /// When the slow-down starts, from the start of the run. Default 0.
+    #[serde(default)]
+    pub after_ms: u64,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -178,6 +261,40 @@ impl EngineConfig {
                 "expected host:port",
             ));
         }
+        let geo = &self.route.geo;
+        if !(0.0..=10.0).contains(&geo.slack) {
+            return Err(invalid(
+                "route.geo.slack",
+                geo.slack.to_string(),
+                "must be in 0..=10",
+            ));
+        }
+        if geo.epoch_ms == 0 || geo.window_rows == 0 || geo.max_backlog_rows == 0 {
+            return Err(invalid(
+                "route.geo",
+                format!(
+                    "epoch_ms = {}, window_rows = {}, max_backlog_rows = {}",
+                    geo.epoch_ms, geo.window_rows, geo.max_backlog_rows
+                ),
+                "must all be > 0",
+            ));
+        }
+        if let Some(slow) = &self.debug.slow_worker {
+            if slow.index >= self.workers {
+                return Err(invalid(
+                    "debug.slow_worker.index",
+                    slow.index.to_string(),
+                    &format!("there are {} workers (0..{})", self.workers, self.workers),
+                ));
+            }
+            if slow.factor.is_nan() || slow.factor < 1.0 {
+                return Err(invalid(
+                    "debug.slow_worker.factor",
+                    slow.factor.to_string(),
+                    "must be >= 1",
+                ));
+            }
+        }
         for w in &self.route.geo.workers {
             let key = format!("route.geo.workers[index = {}]", w.index);
             if w.index >= self.workers {
@@ -207,6 +324,24 @@ impl EngineConfig {
                     w.capacity.to_string(),
                     "must be > 0",
                 ));
+            }
+        }
+        if !self.route.geo.workers.is_empty() {
+            for index in 0..self.workers {
+                let listed = self
+                    .route
+                    .geo
+                    .workers
+                    .iter()
+                    .filter(|w| w.index == index)
+                    .count();
+                if listed != 1 {
+                    return Err(invalid(
+                        "route.self.route.geo.workers",
+                        format!("index = {index} listed {listed} times"),
+                        "list every worker exactly once, or none for the default placement",
+                    ));
+                }
             }
         }
         Ok(())
@@ -239,17 +374,21 @@ mod tests {
     #[test]
     fn bad_values_name_the_value() {
         let mut c = EngineConfig::from_toml(
-            "workers = 2\n[[route.geo.workers]]\nindex = 5\nlat = 1\nlon = 2\n",
+            "workers = 1\n[[route.geo.workers]]\nindex = 5\nlat = 1\nlon = 2\n",
         )
         .unwrap_or_else(|e| panic!("{e}"));
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("index") && e.contains('5'), "{e}");
-        c.route.geo.workers[0].index = 1;
+        c.route.geo.workers[0].index = 0;
         c.route.geo.workers[0].lat = 91.0;
         assert!(c.validate().unwrap_err().to_string().contains("91"));
         c.route.geo.workers[0].lat = 0.0;
         c.route.geo.workers[0].capacity = 0.0;
         assert!(c.validate().unwrap_err().to_string().contains("capacity"));
+        c.route.geo.workers[0].capacity = 1.0;
+        c.workers = 2;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("index = 1 listed 0 times"), "{e}");
         c.workers = 0;
         assert!(c.validate().unwrap_err().to_string().contains("workers"));
     }

@@ -12,8 +12,10 @@ pub mod connectors;
 pub mod dataflow;
 pub mod expr;
 pub mod physical;
+pub mod route;
 pub mod run;
 pub mod summary;
+pub mod wire;
 
 pub use config::EngineConfig;
 pub use physical::{PhysicalPlan, lower};

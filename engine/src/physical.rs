@@ -3,17 +3,20 @@
 //! stage, what this engine cannot run yet. `Display` prints one node a line (`sluice explain`).
 
 use std::fmt;
+use std::time::Duration;
 
 use arrow_schema::SchemaRef;
 use sluice_dsl::ast::Span;
 use sluice_dsl::diagnostic::Diagnostic;
 use sluice_dsl::plan::{
-    ConnectorSpec, Format, GeneratorKind, InputRef, LogicalPlan, OpKind, Placement, SinkMode,
+    ConnectorSpec, Format, GeneratorKind, InputRef, LogicalPlan, OpKind, Placement, RouteKind,
+    SinkMode,
 };
 
 use crate::aggregate::state::supported;
 use crate::arrow_schema_map::arrow_schema;
-use crate::config::{EngineConfig, GpuMode};
+use crate::config::{DebugConfig, EngineConfig, GpuMode};
+use crate::route::balancer::{BalancerSettings, Policy, Site};
 
 /// A logical plan with the engine's decisions attached.
 #[derive(Clone, Debug)]
@@ -23,6 +26,19 @@ pub struct PhysicalPlan {
     pub batch_size: usize,
     /// Output schema of every operator, per stream (Arrow form).
     pub arrow_schemas: Vec<Vec<SchemaRef>>,
+    /// How `route` stages run.
+    pub route: RoutePlan,
+}
+
+/// Settings of every `route` stage of a run.
+#[derive(Clone, Debug)]
+pub struct RoutePlan {
+    /// Location and capacity of each worker (`route by geo`).
+    pub sites: Vec<Site>,
+    pub settings: BalancerSettings,
+    /// Load report period.
+    pub epoch: Duration,
+    pub debug: DebugConfig,
 }
 
 const LATER_HINT: &str = "this build checks and explains it; running it comes with the \
@@ -80,7 +96,7 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
                 ));
             }
             match &op.kind {
-                OpKind::Filter(_) | OpKind::Project(_) => {}
+                OpKind::Filter(_) | OpKind::Project(_) | OpKind::Route(_) => {}
                 OpKind::Aggregate {
                     window: None, aggs, ..
                 } => {
@@ -148,6 +164,12 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
         workers: config.workers,
         batch_size: config.batch_size,
         arrow_schemas,
+        route: RoutePlan {
+            sites: crate::route::sites(config),
+            settings: crate::route::balancer_settings(config),
+            epoch: Duration::from_millis(config.route.geo.epoch_ms),
+            debug: config.debug.clone(),
+        },
     })
 }
 
@@ -227,6 +249,37 @@ impl fmt::Display for PhysicalPlan {
                             writeln!(f, "  Exchange: hash(keys) % {n}")?;
                         }
                         writeln!(f, "  FinalAggregate: merge at owner when input is complete")?;
+                    }
+                    OpKind::Route(RouteKind::Geo { .. }) => {
+                        let r = &self.route;
+                        let policy = match r.settings.policy {
+                            Policy::Bounded => {
+                                format!("nearest within load bound 1+{}", r.settings.slack)
+                            }
+                            Policy::Nearest => "nearest only".to_string(),
+                        };
+                        writeln!(
+                            f,
+                            "  RouteGeo: {policy}, backlog limit {} rows, load reports every {} ms",
+                            r.settings.max_backlog_rows,
+                            r.epoch.as_millis()
+                        )?;
+                        for (i, site) in r.sites.iter().enumerate() {
+                            writeln!(
+                                f,
+                                "    worker {i}: lat {:.4} lon {:.4} capacity {}",
+                                site.lat, site.lon, site.capacity
+                            )?;
+                        }
+                        writeln!(f, "  Exchange: to the chosen worker")?;
+                    }
+                    OpKind::Route(RouteKind::Hash(keys)) => {
+                        writeln!(f, "  RouteHash: {} keys", keys.len())?;
+                        writeln!(f, "  Exchange: hash(keys) % {n}")?;
+                    }
+                    OpKind::Route(RouteKind::RoundRobin) => {
+                        writeln!(f, "  RouteRoundRobin")?;
+                        writeln!(f, "  Exchange: row i of worker w to (w + i) % {n}")?;
                     }
                     other => writeln!(f, "  {}: not runnable yet", other.keyword())?,
                 }

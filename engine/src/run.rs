@@ -6,13 +6,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use sluice_dsl::plan::InputRef;
+use sluice_dsl::plan::{InputRef, OpKind, RouteKind};
 
 use crate::connectors::{
     ConnectorError, DeadLetterSink, SinkTarget, SourceCounters, open_dead_letters,
 };
 use crate::dataflow::{self, Failures};
 use crate::physical::PhysicalPlan;
+use crate::route::stats::RouteStats;
 use crate::summary::{RunSummary, SinkSummary, SourceSummary, StageSummary};
 
 /// A source's state shared by its readers on all workers.
@@ -28,7 +29,11 @@ pub struct RunShared {
     pub sinks: Vec<Arc<SinkTarget>>,
     /// Rows out of every operator, per stream.
     pub operator_rows: Vec<Vec<Arc<AtomicU64>>>,
+    /// Statistics of every `route` operator, per stream (`None` for other operators).
+    pub route_stats: Vec<Vec<Option<Arc<RouteStats>>>>,
     pub failures: Failures,
+    /// When the run started (timelines, debug hooks).
+    pub started: Instant,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,11 +80,26 @@ pub fn run(plan: &PhysicalPlan, options: RunOptions) -> Result<RunSummary, RunEr
         .iter()
         .map(|s| s.ops.iter().map(|_| Arc::new(AtomicU64::new(0))).collect())
         .collect();
+    let route_stats = logical
+        .streams
+        .iter()
+        .map(|s| {
+            s.ops
+                .iter()
+                .map(|op| {
+                    matches!(op.kind, OpKind::Route(_))
+                        .then(|| Arc::new(RouteStats::new(plan.workers)))
+                })
+                .collect()
+        })
+        .collect();
     let shared = Arc::new(RunShared {
         sources,
         sinks,
         operator_rows,
+        route_stats,
         failures: Failures::default(),
+        started,
     });
 
     let done = Arc::new(AtomicBool::new(false));
@@ -181,6 +201,22 @@ fn summarise(plan: &PhysicalPlan, shared: &RunShared, wall: Duration) -> RunSumm
             })
         })
         .collect();
+    let routes = logical
+        .streams
+        .iter()
+        .zip(&shared.route_stats)
+        .flat_map(|(stream, stats)| {
+            stream.ops.iter().zip(stats).filter_map(|(op, stats)| {
+                let kind = match &op.kind {
+                    OpKind::Route(RouteKind::Geo { .. }) => "geo",
+                    OpKind::Route(RouteKind::Hash(_)) => "hash",
+                    OpKind::Route(RouteKind::RoundRobin) => "round_robin",
+                    _ => return None,
+                };
+                Some(stats.as_ref()?.summary(&stream.name, kind))
+            })
+        })
+        .collect();
     RunSummary {
         pipeline: logical.name.clone(),
         workers: plan.workers,
@@ -188,6 +224,7 @@ fn summarise(plan: &PhysicalPlan, shared: &RunShared, wall: Duration) -> RunSumm
         sources,
         sinks,
         stages,
+        routes,
     }
 }
 

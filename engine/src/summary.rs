@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use crate::route::stats::RouteSummary;
+
 #[derive(Clone, Debug, Serialize)]
 pub struct RunSummary {
     pub pipeline: String,
@@ -15,6 +17,7 @@ pub struct RunSummary {
     pub sources: Vec<SourceSummary>,
     pub sinks: Vec<SinkSummary>,
     pub stages: Vec<StageSummary>,
+    pub routes: Vec<RouteSummary>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -93,6 +96,21 @@ impl fmt::Display for RunSummary {
                 "  stage  {:<16} {:<10} {} rows out",
                 s.stream, s.stage, s.rows_out
             )?;
+        }
+        for r in &self.routes {
+            write!(
+                f,
+                "  route  {:<16} {:<10} per worker {:?}, max/mean {:.3}",
+                r.stream, r.kind, r.routed, r.max_over_mean
+            )?;
+            if let (Some(share), Some(km)) = (r.nearest_share, r.mean_distance_km) {
+                write!(
+                    f,
+                    ", {:.1}% at nearest worker, mean distance {km:.0} km",
+                    share * 100.0
+                )?;
+            }
+            writeln!(f)?;
         }
         for s in &self.sinks {
             writeln!(

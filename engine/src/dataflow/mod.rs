@@ -8,6 +8,7 @@ mod aggregate;
 mod filter;
 mod project;
 mod read;
+mod route;
 mod write;
 
 use std::sync::{Arc, Mutex};
@@ -25,6 +26,7 @@ pub use aggregate::{AggregateBatches, AggregateSpec};
 pub use filter::FilterBatches;
 pub use project::ProjectBatches;
 pub use read::read_source;
+pub use route::{RouteBatches, RouteSpec};
 pub use write::WriteBatches;
 
 /// A stream of Arrow batches in a worker's dataflow.
@@ -125,6 +127,26 @@ pub fn build<'scope>(
                     },
                     shared.clone(),
                 ),
+                OpKind::Route(kind) => {
+                    let stats = shared.route_stats[index][op_index]
+                        .clone()
+                        .expect("route stages have statistics");
+                    stream.route_batches(
+                        RouteSpec {
+                            kind: kind.clone(),
+                            worker,
+                            workers,
+                            sites: plan.route.sites.clone(),
+                            settings: plan.route.settings,
+                            epoch: plan.route.epoch,
+                            debug: plan.route.debug.clone(),
+                            stats,
+                            context,
+                            rows_out,
+                        },
+                        shared.clone(),
+                    )
+                }
                 other => unreachable!("`{}` is rejected by physical planning", other.keyword()),
             };
         }

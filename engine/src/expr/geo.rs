@@ -16,7 +16,7 @@ pub(super) const EARTH_RADIUS_KM: f64 = 6371.0088;
 /// Great-circle distance in km between two points given in degrees (haversine formula on a
 /// sphere of radius [`EARTH_RADIUS_KM`]; up to ~0.5% off the ellipsoid). NaN in, NaN out.
 #[inline]
-pub(super) fn haversine(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
+pub fn haversine(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
     let (phi1, phi2) = (lat1.to_radians(), lat2.to_radians());
     let d_phi = phi2 - phi1;
     let d_lambda = (lon2 - lon1).to_radians();

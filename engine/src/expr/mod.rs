@@ -28,6 +28,7 @@ mod cast;
 mod compare;
 mod funcs;
 mod geo;
+pub use geo::haversine;
 mod logic;
 mod strings;
 mod time;

@@ -1,0 +1,322 @@
+//! `route by ...`: an exchange whose route function picks a worker per record.
+//!
+//! ```text
+//!            reports (broadcast, through a feedback edge) <---------------+
+//!                     v                                                    |
+//! batches --> Route (split per target) --exchange--> Receive (measure) --+--> batches
+//! ```
+//! `route by geo` closes a loop: every `Receive` counts what it processed from each router and
+//! broadcasts a `LoadReport` every epoch; each `Route` folds the reports into its balancer.
+//! The report input of `Route` is declared unconnected to its output, so the loop never holds
+//! back the data frontier; `Receive` stops reporting once its input is complete.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Float64Type;
+use arrow_array::{Array, RecordBatch};
+use sluice_dsl::plan::{RouteKind, TypedExpr};
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::vec::Broadcast;
+use timely::dataflow::operators::{ConnectLoop, Exchange, Feedback};
+use timely::progress::Antichain;
+
+use super::BatchStream;
+use crate::config::DebugConfig;
+use crate::expr::{ExprError, evaluate};
+use crate::route::balancer::{Balancer, BalancerSettings, Site};
+use crate::route::stats::RouteStats;
+use crate::route::{LoadReport, Routed, hash_targets, split_by_target};
+use crate::run::RunShared;
+use crate::wire::WireBatch;
+
+/// Everything a route stage needs on one worker.
+pub struct RouteSpec {
+    pub kind: RouteKind,
+    pub worker: usize,
+    pub workers: usize,
+    pub sites: Vec<Site>,
+    pub settings: BalancerSettings,
+    pub epoch: Duration,
+    pub debug: DebugConfig,
+    pub stats: Arc<RouteStats>,
+    pub context: String,
+    /// Rows this worker received through the route (the stage's "rows out").
+    pub rows_out: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// Extension trait: send every record to the worker its route picks.
+pub trait RouteBatches {
+    fn route_batches(self, spec: RouteSpec, shared: Arc<RunShared>) -> Self;
+}
+
+impl<'scope> RouteBatches for BatchStream<'scope> {
+    fn route_batches(self, spec: RouteSpec, shared: Arc<RunShared>) -> Self {
+        let scope = self.scope();
+        let (report_handle, reports) = scope.feedback::<Vec<LoadReport>>(1);
+        let spec = Arc::new(spec);
+
+        // Route: one input for data, one (unconnected to the output) for load reports.
+        let mut builder = OperatorBuilder::new("Route".to_string(), scope);
+        let mut data_in = builder.new_input(self, Pipeline);
+        let no_connection = Vec::<(usize, Antichain<u64>)>::new();
+        let mut report_in = builder.new_input_connection(reports, Pipeline, no_connection);
+        // Only the data input (0) reaches the output; `new_output` would connect both.
+        let (output, routed) = builder.new_output_connection([(0, Antichain::from_elem(0))]);
+        let mut output = OutputBuilder::<_, CapacityContainerBuilder<Vec<Routed>>>::from(output);
+        let (route_spec, route_shared) = (spec.clone(), shared.clone());
+        builder.build(move |_initial| {
+            let spec = route_spec;
+            let mut router = Router::new(&spec);
+            move |_frontiers| {
+                report_in.for_each(|_, data| {
+                    for r in data.drain(..).filter(|r| r.router as usize == spec.worker) {
+                        router.observe(&r, spec.epoch);
+                    }
+                });
+                data_in.for_each(|cap, data| {
+                    let mut out = output.activate();
+                    let mut session = out.session(&cap);
+                    for batch in data.drain(..) {
+                        match router.route(&batch, &spec) {
+                            Ok(parts) => {
+                                for (target, part) in parts {
+                                    session.give((
+                                        target as u64,
+                                        spec.worker as u32,
+                                        WireBatch(part),
+                                    ));
+                                }
+                            }
+                            Err(e) => route_shared.failures.record(&spec.context, e),
+                        }
+                    }
+                });
+            }
+        });
+
+        // Receive: unwraps batches, emulates service time (debug), reports load every epoch.
+        let exchanged = routed.exchange(|r: &Routed| r.0);
+        let mut builder = OperatorBuilder::new("Receive".to_string(), scope);
+        let info = builder.operator_info();
+        let mut input = builder.new_input(exchanged, Pipeline);
+        let (data_output, data) = builder.new_output();
+        let (report_output, load_reports) = builder.new_output();
+        let mut data_output =
+            OutputBuilder::<_, CapacityContainerBuilder<Vec<RecordBatch>>>::from(data_output);
+        let mut report_output =
+            OutputBuilder::<_, CapacityContainerBuilder<Vec<LoadReport>>>::from(report_output);
+        let activator = scope.activator_for(info.address);
+        builder.build(move |mut capabilities| {
+            let mut report_cap = capabilities.pop();
+            drop(capabilities);
+            let mut receiver = Receiver::new(&spec, shared.started);
+            move |frontiers| {
+                input.for_each(|cap, data| {
+                    let mut out = data_output.activate();
+                    let mut session = out.session(&cap);
+                    for (_, source, WireBatch(batch)) in data.drain(..) {
+                        receiver.received(source as usize, batch.num_rows());
+                        spec.rows_out
+                            .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+                        session.give(batch);
+                    }
+                });
+                receiver.pay_service_time();
+                let done = frontiers[0].is_empty();
+                if let Some(cap) = report_cap.as_ref()
+                    && (done || receiver.epoch_over())
+                {
+                    let reports = receiver.reports();
+                    report_output
+                        .activate()
+                        .session(cap)
+                        .give_iterator(reports.into_iter());
+                }
+                if done {
+                    report_cap = None;
+                } else {
+                    activator.activate_after(spec.epoch);
+                }
+            }
+        });
+        load_reports.broadcast().connect_loop(report_handle);
+        data
+    }
+}
+
+/// One worker's routing state.
+struct Router {
+    balancer: Option<Balancer>,
+    next_round_robin: usize,
+    targets: Vec<u32>,
+}
+
+impl Router {
+    fn new(spec: &RouteSpec) -> Router {
+        let balancer = matches!(spec.kind, RouteKind::Geo { .. })
+            .then(|| Balancer::new(spec.sites.clone(), spec.settings));
+        Router {
+            balancer,
+            next_round_robin: spec.worker,
+            targets: Vec::new(),
+        }
+    }
+
+    fn observe(&mut self, report: &LoadReport, epoch: Duration) {
+        if let Some(b) = self.balancer.as_mut() {
+            b.observe(
+                report.worker as usize,
+                report.processed,
+                report.rate,
+                epoch.as_secs_f64(),
+            );
+        }
+    }
+
+    fn route(
+        &mut self,
+        batch: &RecordBatch,
+        spec: &RouteSpec,
+    ) -> Result<Vec<(u32, RecordBatch)>, ExprError> {
+        let n = spec.workers;
+        self.targets.clear();
+        match &spec.kind {
+            RouteKind::Geo { lat, lon } => {
+                let balancer = self.balancer.as_mut().expect("geo route has a balancer");
+                geo_targets(balancer, lat, lon, batch, &spec.stats, &mut self.targets)?;
+            }
+            RouteKind::Hash(keys) => self.targets = hash_targets(keys, batch, n)?,
+            RouteKind::RoundRobin => {
+                for _ in 0..batch.num_rows() {
+                    self.targets.push(self.next_round_robin as u32);
+                    self.next_round_robin = (self.next_round_robin + 1) % n;
+                }
+            }
+        }
+        for &t in &self.targets {
+            spec.stats.routed[t as usize].fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(split_by_target(batch, &self.targets, n)?)
+    }
+}
+
+fn geo_targets(
+    balancer: &mut Balancer,
+    lat: &TypedExpr,
+    lon: &TypedExpr,
+    batch: &RecordBatch,
+    stats: &RouteStats,
+    targets: &mut Vec<u32>,
+) -> Result<(), ExprError> {
+    let (lat, lon) = (evaluate(lat, batch)?, evaluate(lon, batch)?);
+    let (lat, lon) = (
+        lat.as_primitive::<Float64Type>(),
+        lon.as_primitive::<Float64Type>(),
+    );
+    let (mut nearest, mut metres) = (0u64, 0f64);
+    for i in 0..batch.num_rows() {
+        let value =
+            |a: &arrow_array::Float64Array| if a.is_valid(i) { a.value(i) } else { f64::NAN };
+        let choice = balancer.choose(value(lat), value(lon));
+        targets.push(choice.worker as u32);
+        nearest += u64::from(choice.nearest);
+        if choice.distance_km.is_finite() {
+            metres += choice.distance_km * 1000.0;
+        }
+    }
+    stats.nearest.fetch_add(nearest, Ordering::Relaxed);
+    stats.distance_m.fetch_add(metres as u64, Ordering::Relaxed);
+    Ok(())
+}
+
+/// One worker's receiving side: counts, emulated service time, load reports.
+struct Receiver {
+    worker: usize,
+    epoch: Duration,
+    started: Instant,
+    stats: Arc<RouteStats>,
+    /// Rows processed from each router: in total, and in the current epoch.
+    processed: Vec<u64>,
+    in_epoch: Vec<u64>,
+    epoch_started: Instant,
+    /// Emulated service time (debug): ns per row, the slowed factor and when it starts.
+    row_cost_ns: f64,
+    slow: Option<(f64, Duration)>,
+    owed_ns: f64,
+}
+
+impl Receiver {
+    fn new(spec: &RouteSpec, started: Instant) -> Receiver {
+        let slow = spec
+            .debug
+            .slow_worker
+            .as_ref()
+            .filter(|s| s.index == spec.worker)
+            .map(|s| (s.factor, Duration::from_millis(s.after_ms)));
+        Receiver {
+            worker: spec.worker,
+            epoch: spec.epoch,
+            started,
+            stats: spec.stats.clone(),
+            processed: vec![0; spec.workers],
+            in_epoch: vec![0; spec.workers],
+            epoch_started: Instant::now(),
+            row_cost_ns: spec.debug.row_cost_ns as f64,
+            slow,
+            owed_ns: 0.0,
+        }
+    }
+
+    fn received(&mut self, source: usize, rows: usize) {
+        self.processed[source] += rows as u64;
+        self.in_epoch[source] += rows as u64;
+        let mut cost = self.row_cost_ns;
+        if let Some((factor, after)) = self.slow
+            && self.started.elapsed() >= after
+        {
+            cost = cost.max(1000.0) * factor;
+        }
+        self.owed_ns += cost * rows as f64;
+    }
+
+    /// Sleeps off the emulated service time in slices of at least a millisecond.
+    fn pay_service_time(&mut self) {
+        if self.owed_ns >= 1e6 {
+            std::thread::sleep(Duration::from_nanos(self.owed_ns as u64));
+            self.owed_ns = 0.0;
+        }
+    }
+
+    fn epoch_over(&self) -> bool {
+        self.epoch_started.elapsed() >= self.epoch
+    }
+
+    /// This epoch's reports (one per router) and its timeline entry; starts the next epoch.
+    fn reports(&mut self) -> Vec<LoadReport> {
+        let secs = self.epoch_started.elapsed().as_secs_f64().max(1e-6);
+        let rows: u64 = self.in_epoch.iter().sum();
+        let at = self.started.elapsed().as_millis() as u64;
+        self.stats
+            .timeline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((at, self.worker as u32, rows));
+        let reports = (0..self.processed.len())
+            .map(|router| LoadReport {
+                worker: self.worker as u32,
+                router: router as u32,
+                processed: self.processed[router],
+                rate: self.in_epoch[router] as f64 / secs,
+            })
+            .collect();
+        self.in_epoch.iter_mut().for_each(|c| *c = 0);
+        self.epoch_started = Instant::now();
+        reports
+    }
+}
