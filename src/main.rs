@@ -81,6 +81,10 @@ struct EngineArgs {
     /// GPU offload mode.
     #[arg(long, value_enum)]
     gpu: Option<GpuArg>,
+    /// Serve Prometheus metrics on http://ADDR/metrics while the run lasts (host:port);
+    /// overrides `[metrics] listen`.
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -277,14 +281,14 @@ fn engine_config(args: &EngineArgs) -> Result<EngineConfig, CliError> {
             GpuArg::Off => GpuMode::Off,
         };
     }
+    if let Some(listen) = &args.metrics_listen {
+        config.metrics.listen = Some(listen.clone());
+    }
     config.validate()?;
     if config.gpu.mode == GpuMode::Auto {
         tracing::info!(
             "gpu.mode = auto: this build has no GPU runtime, every stage runs on the CPU"
         );
-    }
-    if let Some(listen) = &config.metrics.listen {
-        tracing::warn!(%listen, "metrics.listen is set, but this build serves no metrics endpoint yet");
     }
     Ok(config)
 }

@@ -96,8 +96,9 @@ pub struct RouteConfig {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct GeoRouteConfig {
-    /// `[[route.geo.workers]]`: either none (every worker then sits on the equator, spread
-    /// evenly by longitude, capacity 1: records route by longitude band) or one per worker.
+    /// `[[route.geo.workers]]`. None: every worker sits on the equator, spread evenly by
+    /// longitude, capacity 1 (records route by longitude band). Some: a worker not listed has
+    /// no location and capacity 1; it is nobody's nearest and takes overflow only.
     #[serde(default)]
     pub workers: Vec<GeoWorker>,
     /// `bounded` (default): nearest worker within the load bound; `nearest`: always the
@@ -326,22 +327,20 @@ impl EngineConfig {
                 ));
             }
         }
-        if !self.route.geo.workers.is_empty() {
-            for index in 0..self.workers {
-                let listed = self
-                    .route
-                    .geo
-                    .workers
-                    .iter()
-                    .filter(|w| w.index == index)
-                    .count();
-                if listed != 1 {
-                    return Err(invalid(
-                        "route.self.route.geo.workers",
-                        format!("index = {index} listed {listed} times"),
-                        "list every worker exactly once, or none for the default placement",
-                    ));
-                }
+        for index in 0..self.workers {
+            let listed = self
+                .route
+                .geo
+                .workers
+                .iter()
+                .filter(|w| w.index == index)
+                .count();
+            if listed > 1 {
+                return Err(invalid(
+                    "route.geo.workers",
+                    format!("index = {index} listed {listed} times"),
+                    "list each worker at most once",
+                ));
             }
         }
         Ok(())
@@ -387,8 +386,10 @@ mod tests {
         assert!(c.validate().unwrap_err().to_string().contains("capacity"));
         c.route.geo.workers[0].capacity = 1.0;
         c.workers = 2;
+        c.validate().unwrap();
+        c.route.geo.workers.push(c.route.geo.workers[0].clone());
         let e = c.validate().unwrap_err().to_string();
-        assert!(e.contains("index = 1 listed 0 times"), "{e}");
+        assert!(e.contains("index = 0 listed 2 times"), "{e}");
         c.workers = 0;
         assert!(c.validate().unwrap_err().to_string().contains("workers"));
     }

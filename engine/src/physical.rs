@@ -3,6 +3,7 @@
 //! stage, what this engine cannot run yet. `Display` prints one node a line (`sluice explain`).
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use arrow_schema::SchemaRef;
@@ -28,6 +29,8 @@ pub struct PhysicalPlan {
     pub arrow_schemas: Vec<Vec<SchemaRef>>,
     /// How `route` stages run.
     pub route: RoutePlan,
+    /// Where to serve Prometheus metrics while the run lasts (`[metrics] listen`).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Settings of every `route` stage of a run.
@@ -151,6 +154,20 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
             .with_hint("use `--gpu auto` or `--gpu off`"),
         );
     }
+    let metrics_listen = match &config.metrics.listen {
+        None => None,
+        Some(listen) => match listen.parse::<SocketAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                errors.push(Diagnostic::error(
+                    "E0402",
+                    format!("`metrics.listen = {listen:?}` is not host:port"),
+                    Span::default(),
+                ));
+                None
+            }
+        },
+    };
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -170,6 +187,7 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
             epoch: Duration::from_millis(config.route.geo.epoch_ms),
             debug: config.debug.clone(),
         },
+        metrics_listen,
     })
 }
 
@@ -297,6 +315,12 @@ impl fmt::Display for PhysicalPlan {
                 sink.name,
                 input_name(plan, &sink.input),
                 format_name(Some(sink.format)),
+            )?;
+        }
+        if let Some(addr) = self.metrics_listen {
+            writeln!(
+                f,
+                "Metrics: OpenMetrics text on http://{addr}/metrics while running"
             )?;
         }
         Ok(())

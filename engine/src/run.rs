@@ -12,6 +12,7 @@ use crate::connectors::{
     ConnectorError, DeadLetterSink, SinkTarget, SourceCounters, open_dead_letters,
 };
 use crate::dataflow::{self, Failures};
+use crate::metrics;
 use crate::physical::PhysicalPlan;
 use crate::route::stats::RouteStats;
 use crate::summary::{RunSummary, SinkSummary, SourceSummary, StageSummary};
@@ -44,6 +45,11 @@ pub enum RunError {
     Failed(Vec<String>),
     #[error("a worker panicked: {0}")]
     Worker(String),
+    #[error("cannot serve metrics on {addr}: {source}")]
+    Metrics {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// How a run reports progress.
@@ -56,6 +62,11 @@ pub struct RunOptions {
 /// Runs the plan to completion (bounded inputs) and returns the summary.
 pub fn run(plan: &PhysicalPlan, options: RunOptions) -> Result<RunSummary, RunError> {
     let started = Instant::now();
+    let metrics_error = |addr| move |source| RunError::Metrics { addr, source };
+    let metrics_listener = match plan.metrics_listen {
+        Some(addr) => Some((addr, metrics::bind(addr).map_err(metrics_error(addr))?)),
+        None => None,
+    };
     let logical = &plan.logical;
     let used = used_sources(plan);
     let mut sources = Vec::with_capacity(logical.sources.len());
@@ -101,6 +112,12 @@ pub fn run(plan: &PhysicalPlan, options: RunOptions) -> Result<RunSummary, RunEr
         failures: Failures::default(),
         started,
     });
+    let metrics_server = match metrics_listener {
+        Some((addr, listener)) => {
+            Some(metrics::serve(listener, plan, shared.clone()).map_err(metrics_error(addr))?)
+        }
+        None => None,
+    };
 
     let done = Arc::new(AtomicBool::new(false));
     let progress = (options.progress && std::io::stderr().is_terminal())
@@ -142,6 +159,10 @@ pub fn run(plan: &PhysicalPlan, options: RunOptions) -> Result<RunSummary, RunEr
         {
             failures.push(format!("dead letters of source `{}`: {e}", node.name));
         }
+    }
+    // After the sinks finished: a last scrape sees the final counts.
+    if let Some(server) = metrics_server {
+        server.stop();
     }
     if !failures.is_empty() {
         return Err(RunError::Failed(failures));

@@ -84,7 +84,6 @@ def test_stdin_to_stdout(tmp_path):
     "window tumbling(1h)\n  | aggregate n = count()",
     "top 3 by a desc",
     "distinct on a within 1h",
-    "route round_robin",
 ])
 def test_stages_of_later_work_are_rejected_with_a_diagnostic(tmp_path, stage):
     pipeline = tmp_path / "later.sluice"

@@ -10,6 +10,7 @@
 //! The report input of `Route` is declared unconnected to its output, so the loop never holds
 //! back the data frontier; `Receive` stops reporting once its input is complete.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -23,7 +24,7 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::vec::Broadcast;
-use timely::dataflow::operators::{ConnectLoop, Exchange, Feedback};
+use timely::dataflow::operators::{Capability, ConnectLoop, Exchange, Feedback};
 use timely::progress::Antichain;
 
 use super::BatchStream;
@@ -118,17 +119,19 @@ impl<'scope> RouteBatches for BatchStream<'scope> {
             let mut receiver = Receiver::new(&spec, shared.started);
             move |frontiers| {
                 input.for_each(|cap, data| {
-                    let mut out = data_output.activate();
-                    let mut session = out.session(&cap);
+                    let Some(cap) = cap.retain_least(0) else {
+                        return;
+                    };
                     for (_, source, WireBatch(batch)) in data.drain(..) {
-                        receiver.received(source as usize, batch.num_rows());
-                        spec.rows_out
-                            .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
-                        session.give(batch);
+                        receiver.enqueue(cap.clone(), source as usize, batch);
                     }
                 });
-                receiver.pay_service_time();
-                let done = frontiers[0].is_empty();
+                for (cap, batch) in receiver.serve() {
+                    spec.rows_out
+                        .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+                    data_output.activate().session(&cap).give(batch);
+                }
+                let done = frontiers[0].is_empty() && receiver.next_due().is_none();
                 if let Some(cap) = report_cap.as_ref()
                     && (done || receiver.epoch_over())
                 {
@@ -141,12 +144,23 @@ impl<'scope> RouteBatches for BatchStream<'scope> {
                 if done {
                     report_cap = None;
                 } else {
-                    activator.activate_after(spec.epoch);
+                    let until_due = receiver
+                        .next_due()
+                        .map(|t| t.saturating_duration_since(Instant::now()));
+                    activator.activate_after(until_due.map_or(spec.epoch, |d| d.min(spec.epoch)));
                 }
             }
         });
         load_reports.broadcast().connect_loop(report_handle);
         data
+    }
+}
+
+impl Drop for Router {
+    fn drop(&mut self) {
+        if let Some(b) = &self.balancer {
+            tracing::debug!(sent = ?b.sent_counts(), effective = ?b.effective_capacities(), "router done");
+        }
     }
 }
 
@@ -176,6 +190,7 @@ impl Router {
                 report.rate,
                 epoch.as_secs_f64(),
             );
+            tracing::trace!(?report, effective = ?b.effective_capacities(), "load report");
         }
     }
 
@@ -235,7 +250,21 @@ fn geo_targets(
     Ok(())
 }
 
-/// One worker's receiving side: counts, emulated service time, load reports.
+/// A received batch waiting for its (emulated) service to complete.
+struct Queued {
+    cap: Capability<u64>,
+    source: usize,
+    batch: RecordBatch,
+    ready_at: Instant,
+}
+
+/// One worker's receiving side: a queue served at the worker's (emulated) speed, counts of
+/// what was processed, and the load reports built from them.
+///
+/// The emulated service (debug `row_cost_ns`, `slow_worker`) is a single-server queue on a
+/// virtual clock: a batch is released when the server would have finished it. Nothing sleeps,
+/// so the worker's other operators (its source, its router) keep their speed: the slow-down
+/// is that of the routed work alone.
 struct Receiver {
     worker: usize,
     epoch: Duration,
@@ -248,7 +277,9 @@ struct Receiver {
     /// Emulated service time (debug): ns per row, the slowed factor and when it starts.
     row_cost_ns: f64,
     slow: Option<(f64, Duration)>,
-    owed_ns: f64,
+    queue: VecDeque<Queued>,
+    /// When the emulated server finishes the last queued batch.
+    busy_until: Instant,
 }
 
 impl Receiver {
@@ -269,28 +300,46 @@ impl Receiver {
             epoch_started: Instant::now(),
             row_cost_ns: spec.debug.row_cost_ns as f64,
             slow,
-            owed_ns: 0.0,
+            queue: VecDeque::new(),
+            busy_until: Instant::now(),
         }
     }
 
-    fn received(&mut self, source: usize, rows: usize) {
-        self.processed[source] += rows as u64;
-        self.in_epoch[source] += rows as u64;
-        let mut cost = self.row_cost_ns;
+    fn enqueue(&mut self, cap: Capability<u64>, source: usize, batch: RecordBatch) {
+        let mut per_row = self.row_cost_ns;
         if let Some((factor, after)) = self.slow
             && self.started.elapsed() >= after
         {
-            cost = cost.max(1000.0) * factor;
+            per_row = per_row.max(1000.0) * factor;
         }
-        self.owed_ns += cost * rows as f64;
+        let cost = Duration::from_nanos((per_row * batch.num_rows() as f64) as u64);
+        let ready_at = self.busy_until.max(Instant::now()) + cost;
+        self.busy_until = ready_at;
+        self.queue.push_back(Queued {
+            cap,
+            source,
+            batch,
+            ready_at,
+        });
     }
 
-    /// Sleeps off the emulated service time in slices of at least a millisecond.
-    fn pay_service_time(&mut self) {
-        if self.owed_ns >= 1e6 {
-            std::thread::sleep(Duration::from_nanos(self.owed_ns as u64));
-            self.owed_ns = 0.0;
+    /// When the next queued batch is due, if any.
+    fn next_due(&self) -> Option<Instant> {
+        self.queue.front().map(|q| q.ready_at)
+    }
+
+    /// The batches whose service has completed.
+    fn serve(&mut self) -> Vec<(Capability<u64>, RecordBatch)> {
+        let now = Instant::now();
+        let mut served = Vec::new();
+        while self.queue.front().is_some_and(|q| q.ready_at <= now) {
+            let done = self.queue.pop_front().expect("checked above");
+            let rows = done.batch.num_rows() as u64;
+            self.processed[done.source] += rows;
+            self.in_epoch[done.source] += rows;
+            served.push((done.cap, done.batch));
         }
+        served
     }
 
     fn epoch_over(&self) -> bool {

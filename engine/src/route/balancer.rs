@@ -11,12 +11,17 @@
 //! enforces the bound on its own assignments, so their sum obeys it too: no coordination.
 //!
 //! Adaptation: each worker reports, every epoch, how many rows it has processed from each
-//! router. A router's backlog at worker `j` is what it sent to `j` minus what `j` reported
-//! processed. A worker whose backlog exceeds `max_backlog_rows` is skipped (it is slow or
-//! overloaded), and its capacity share shrinks toward its measured throughput share, so load
+//! router and at what rate. A router's backlog at worker `j` is what it sent to `j` minus what
+//! `j` reported processed; backlog / rate is how long `j` needs to drain it. A worker whose
+//! drain time is k times the median gets about 1/k of its configured capacity in the load
+//! bound (see `observe`); one whose drain time exceeds 4x the median (plus two epochs), or
+//! whose backlog exceeds `max_backlog_rows`, is skipped outright until it catches up. So load
 //! moves away from a slowed worker within a few epochs and returns when it recovers.
 
 use crate::expr::haversine;
+
+/// A worker whose drain time exceeds this many times the median (plus two epochs) is skipped.
+const LAGGING_FACTOR: f64 = 2.0;
 
 /// A worker's place and configured speed.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -66,6 +71,10 @@ pub struct Balancer {
     sent: Vec<u64>,
     /// Rows each worker reported processed from this router, ever.
     processed: Vec<u64>,
+    /// Smoothed rows/s each worker processes from this router.
+    rate: Vec<f64>,
+    /// Workers whose drain time is far above their peers' (see `observe`): skipped.
+    lagging: Vec<bool>,
     /// Scratch: worker indices ordered by distance for the current record.
     order: Vec<usize>,
     distances: Vec<f64>,
@@ -91,6 +100,8 @@ impl Balancer {
             current_total: 0,
             sent: vec![0; n],
             processed: vec![0; n],
+            rate: vec![0.0; n],
+            lagging: vec![false; n],
             order: (0..n).collect(),
             distances: vec![0.0; n],
         }
@@ -143,15 +154,16 @@ impl Balancer {
                 .map(|j| self.effective[j])
                 .sum();
             self.order.iter().copied().find(|&j| {
-                eligible(j)
-                    && load(j) + 1.0
-                        <= (1.0 + self.settings.slack) * window_total * self.effective[j] / capacity
+                // Rounded up, as in the paper: the first records of a window find room.
+                let bound =
+                    (1.0 + self.settings.slack) * window_total * self.effective[j] / capacity;
+                eligible(j) && load(j) + 1.0 <= bound.ceil()
             })
         };
         pick(&keeps_up)
             .or_else(|| pick(&|_| true))
             .unwrap_or_else(|| {
-                // Few records into a window: no bound has room yet; take the least loaded.
+                // Unreachable: the rounded-up bounds sum above the total. Keep a safe answer.
                 (0..n)
                     .min_by(|&a, &b| {
                         (load(a) / self.effective[a]).total_cmp(&(load(b) / self.effective[b]))
@@ -166,19 +178,36 @@ impl Balancer {
     }
 
     /// A load report: `worker` has processed `processed` rows from this router in total, at
-    /// `rate` rows/s over the last epoch. Updates the worker's effective capacity.
+    /// `rate` rows/s over the last epoch. Re-estimates every worker's effective capacity.
+    ///
+    /// Health compares workers with each other, not with an absolute: each worker's backlog
+    /// from this router is divided by its smoothed rate (seconds to drain it), and a worker
+    /// whose drain time is k times the median gets about 1/k of its configured capacity.
+    /// Batching makes every backlog a few epochs deep; only a worker slower than its peers
+    /// stands out.
     pub fn observe(&mut self, worker: usize, processed: u64, rate: f64, epoch_secs: f64) {
         if !self.settings.adaptive {
             return;
         }
         self.processed[worker] = self.processed[worker].max(processed);
-        let backlog = self.backlog(worker) as f64;
-        // Health: 1 while the backlog is under one epoch of its rate; shrinks as it grows.
-        let epoch_rows = (rate * epoch_secs).max(1.0);
-        let health = (epoch_rows / backlog.max(epoch_rows)).clamp(0.05, 1.0);
-        // Move halfway toward the new estimate each report: quick but not jumpy.
-        let target = self.sites[worker].capacity * health;
-        self.effective[worker] = 0.5 * self.effective[worker] + 0.5 * target;
+        self.rate[worker] = 0.7 * self.rate[worker] + 0.3 * rate;
+        let drain: Vec<f64> = (0..self.sites.len())
+            .map(|j| self.backlog(j) as f64 / self.rate[j].max(1.0))
+            .collect();
+        let mut sorted = drain.clone();
+        sorted.sort_by(f64::total_cmp);
+        let median = sorted[sorted.len() / 2];
+        for (j, d) in drain.iter().enumerate() {
+            let health = ((median + epoch_secs) / (d + epoch_secs)).clamp(0.05, 1.0);
+            self.effective[j] = self.sites[j].capacity * health;
+            // Far behind its peers: send it nothing until it catches up.
+            self.lagging[j] = *d > LAGGING_FACTOR * median + epoch_secs;
+        }
+    }
+
+    /// Rows sent to each worker so far.
+    pub fn sent_counts(&self) -> &[u64] {
+        &self.sent
     }
 
     /// Current effective capacities (for metrics and tests).

@@ -19,24 +19,29 @@ use balancer::{BalancerSettings, Policy, Site};
 use sluice_dsl::plan::TypedExpr;
 
 /// Where each worker is and how fast, from the engine config. With no `[[route.geo.workers]]`
-/// every worker sits on the equator, spread evenly by longitude, with capacity 1.
+/// every worker sits on the equator, spread evenly by longitude, with capacity 1; with some, an
+/// unlisted worker has no location (NaN: farthest from everything, so it takes overflow only).
 pub fn sites(config: &EngineConfig) -> Vec<Site> {
     let n = config.workers;
+    let listed = &config.route.geo.workers;
     (0..n)
-        .map(
-            |i| match config.route.geo.workers.iter().find(|w| w.index == i) {
-                Some(w) => Site {
-                    lat: w.lat,
-                    lon: w.lon,
-                    capacity: w.capacity,
-                },
-                None => Site {
-                    lat: 0.0,
-                    lon: -180.0 + (i as f64 + 0.5) * 360.0 / n as f64,
-                    capacity: 1.0,
-                },
+        .map(|i| match listed.iter().find(|w| w.index == i) {
+            Some(w) => Site {
+                lat: w.lat,
+                lon: w.lon,
+                capacity: w.capacity,
             },
-        )
+            None if listed.is_empty() => Site {
+                lat: 0.0,
+                lon: -180.0 + (i as f64 + 0.5) * 360.0 / n as f64,
+                capacity: 1.0,
+            },
+            None => Site {
+                lat: f64::NAN,
+                lon: f64::NAN,
+                capacity: 1.0,
+            },
+        })
         .collect()
 }
 
@@ -113,4 +118,30 @@ pub fn hash_targets(
         .iter()
         .map(|r| (hasher.hash_one(r.as_ref()) % workers as u64) as u32)
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unlisted_workers_take_overflow_only() {
+        let config = EngineConfig::from_toml(
+            "workers = 3\n[[route.geo.workers]]\nindex = 0\nlat = 40.71\nlon = -74.01\n",
+        )
+        .unwrap();
+        config.validate().unwrap();
+        let sites = sites(&config);
+        assert_eq!(sites[0].lat, 40.71);
+        assert!(sites[1].lat.is_nan() && sites[2].lon.is_nan());
+        let mut b = balancer::Balancer::new(sites, balancer_settings(&config));
+        let mut counts = [0; 3];
+        for _ in 0..3000 {
+            let c = b.choose(10.0, 10.0);
+            counts[c.worker] += 1;
+        }
+        // Worker 0 is everyone's nearest and keeps its bounded share; the rest is overflow.
+        assert!(counts[0] >= 1000 && counts[0] <= 1060, "{counts:?}");
+        assert_eq!(counts.iter().sum::<i32>(), 3000);
+    }
 }
