@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Markdown tables of the geo routing benchmark from the run summaries run.sh collected.
 
-Usage: report.py DIR   (DIR holds the workloads, the engine configs and res/W__C__R.json)
+Usage: report.py DIR RATE   (DIR holds the workloads, the engine configs and res/W__C__R.json;
+RATE is the pace in rows/s at which feed.py wrote the stdin runs' input)
 
 Per run it checks the counts (records read, routed, written against the expected number of
 output rows computed here) and computes what the summary does not give:
@@ -12,8 +13,8 @@ output rows computed here) and computes what the summary does not give:
 - the capacity-normalised max/mean load: max_j (routed_j / c_j) / (N / sum c);
 - the best nearest share any assignment can reach under the configured bound (1 + slack):
   sum_j min(n_j, (1 + slack) N c_j / sum c) / N, with n_j the records whose nearest worker is j;
-- for the slow-worker runs, the rebalance time from the timeline (defined in
-  benches/README.md and in `rebalance` below).
+- for the slow-worker runs (paced input), the processing lag over time and from it the
+  rebalance time (defined in benches/README.md and in `rebalance` below).
 """
 import glob
 import json
@@ -29,10 +30,9 @@ import pandas as pd
 R_KM = 6371.0088  # the engine's haversine radius
 CENTRE = (39.83, -98.58)  # route.sluice's filter point
 FILTER_KM = 1500.0
-BIN_MS = 100  # = epoch_ms
-PRE_FROM_MS = 300  # pre-slow-down rate measured over [PRE_FROM_MS, after_ms)
-RECOVERED = 0.90  # of the rate the cluster can still reach after the slow-down
-DONE_SHARE = 0.95  # the recovery must hold until this share of records is processed
+BIN_MS = 100  # = epoch_ms: the lag is sampled at the end of every such bin
+PRE_FROM_MS = 300  # the baseline lag is the median over [PRE_FROM_MS, after_ms)
+LAG_SLACK_S = 0.1  # rebalanced: lag back within one epoch of the baseline (and staying there)
 
 LABELS = {
     "bounded": "geo bounded (defaults: slack 0.05)",
@@ -101,23 +101,37 @@ def hash_targets(ids, workers):
 
 
 # --- workloads and configs ----------------------------------------------------------------------
-class Workload:
-    def __init__(self, path, sites):
-        frame = pd.read_csv(path, dtype={"id": np.int64, "lat": np.float64, "lon": np.float64})
-        self.n = len(frame)
-        lat, lon = frame["lat"].to_numpy(), frame["lon"].to_numpy()
+class Geometry:
+    """A workload against one placement of the workers (index -> (lat, lon))."""
+
+    def __init__(self, lat, lon, ids, sites):
+        self.n = len(lat)
         self.dist = np.stack([haversine(lat, lon, s[0], s[1]) for s in sites], axis=1)
         self.nearest = np.argmin(self.dist, axis=1)
         self.nearest_counts = np.bincount(self.nearest, minlength=len(sites))
-        self.expected_out = int(np.sum(haversine(lat, lon, *CENTRE) < FILTER_KM))
-        self.hash = hash_targets(frame["id"].to_numpy(), len(sites))
-        rows = np.arange(self.n)
-        self.hash_km = float(self.dist[rows, self.hash].mean())
+        self.hash = hash_targets(ids, len(sites))
+        self.hash_km = float(self.dist[np.arange(self.n), self.hash].mean())
         self.hash_nearest = float(np.mean(self.hash == self.nearest))
 
     def best_nearest(self, bound, caps):
         limit = bound * self.n * np.asarray(caps) / sum(caps)
         return float(np.minimum(self.nearest_counts, limit).sum() / self.n)
+
+
+class Workload:
+    def __init__(self, path):
+        frame = pd.read_csv(path, dtype={"id": np.int64, "lat": np.float64, "lon": np.float64})
+        self.n = len(frame)
+        self.lat, self.lon = frame["lat"].to_numpy(), frame["lon"].to_numpy()
+        self.ids = frame["id"].to_numpy()
+        self.expected_out = int(np.sum(haversine(self.lat, self.lon, *CENTRE) < FILTER_KM))
+        self._geometry = {}
+
+    def geometry(self, sites):
+        key = tuple(sites)
+        if key not in self._geometry:
+            self._geometry[key] = Geometry(self.lat, self.lon, self.ids, sites)
+        return self._geometry[key]
 
 
 def load_config(path):
@@ -131,6 +145,7 @@ def load_config(path):
         "policy": geo.get("policy", "bounded"),
         "slack": geo.get("slack", 0.05),
         "slow": cfg.get("debug", {}).get("slow_worker"),
+        "batch_size": cfg.get("batch_size"),
     }
 
 
@@ -154,56 +169,87 @@ def rates(timeline, workers):
     return bins  # rows per bin
 
 
-def rebalance(timeline, caps, slow, total):
-    """Seconds from the slow-down until the cluster's processing rate (rows/s, 3-bin moving
-    average) is back to >= RECOVERED x the rate it can still reach (pre-slow-down rate x the
-    capacity left: sum of capacities with the slowed one divided by its factor, over the sum) and
-    stays there until DONE_SHARE of the records are processed; None = never. Also returns the
-    slowed worker's share of the rows processed after the slow-down and the worst 3-bin rate
-    after the slow-down relative to the pre-slow-down rate."""
+def rebalance(timeline, slow, total, rate):
+    """The processing lag of a paced run and the rebalance time derived from it.
+
+    Records arrive at `rate` rows/s (feed.py), so by time t, A(t) = min(total, rate x t) have
+    arrived; P(t) have been processed after the route (the timeline, each report's rows spread
+    over its epoch). The lag L(t) = (A(t) - P(t)) / rate is how many seconds of input the cluster
+    is behind. Baseline: the median lag over [PRE_FROM_MS, after_ms). Rebalanced: the first time
+    after the slow-down from which the lag stays within LAG_SLACK_S of the baseline until the
+    input ends (0 if it never left that band); None (never) if it is outside the band when the
+    input ends. Returns (rebalance s or None, baseline lag, peak lag after the slow-down, lag when
+    the input ends, the slowed worker's share of the rows processed after the slow-down)."""
     t0 = slow["after_ms"]
-    if max(t for t, _, _ in timeline) <= t0 + 3 * BIN_MS:
-        return "n/a", float("nan"), float("nan"), float("nan")  # over before the slow-down
-    bins = rates(timeline, len(caps))
-    b_t0 = t0 // BIN_MS
-    pre = bins[PRE_FROM_MS // BIN_MS:b_t0]
-    r0 = pre.mean() * 1000 / BIN_MS
-    left = (sum(caps) - caps[slow["index"]] * (1 - 1 / slow["factor"])) / sum(caps)
-    target = RECOVERED * r0 * left
-    smooth = np.convolve(bins, np.ones(3) / 3, mode="full")[: len(bins)] * 1000 / BIN_MS
-    cum = np.cumsum(bins)
-    b_done = int(np.searchsorted(cum, DONE_SHARE * total))
-    after = [t for t in sorted(timeline) if t[0] > t0]
+    bins = rates(timeline, 4)
+    t_end = total / rate * 1000
+    edges = (np.arange(len(bins)) + 1) * BIN_MS  # end of each bin, ms
+    processed = np.cumsum(bins)
+    arrived = np.minimum(total, rate * edges / 1000)
+    lag = (arrived - processed) / rate
+    before = lag[(edges > PRE_FROM_MS) & (edges <= t0)]
+    base = float(np.median(before)) if len(before) else 0.0
+    window = (edges > t0) & (edges <= t_end)
+    after_idx = np.nonzero(window)[0]
+    after = [t for t in timeline if t[0] > t0]
     slowed = sum(r for _, w, r in after if w == slow["index"])
     share = slowed / max(1, sum(r for _, _, r in after))
-    worst = smooth[b_t0 + 1:max(b_done, b_t0 + 2)].min() / r0 if b_done > b_t0 + 1 else float("nan")
-    if b_done <= b_t0:
-        return 0.0, share, worst, r0
-    b = b_done
-    if smooth[b] < target:
-        return None, share, worst, r0
-    while b - 1 > b_t0 and smooth[b - 1] >= target:
+    if len(after_idx) == 0:
+        return "n/a", base, float("nan"), float("nan"), share
+    peak = float(lag[after_idx].max())
+    last = after_idx[-1]
+    end_lag = float(lag[last])
+    ok = lag <= base + LAG_SLACK_S
+    if not ok[last]:
+        return None, base, peak, end_lag, share
+    b = last
+    while b - 1 >= after_idx[0] and ok[b - 1]:
         b -= 1
-    return max(0.0, (b * BIN_MS - t0) / 1000), share, worst, r0
+    rb = 0.0 if b == after_idx[0] else (edges[b - 1] - t0) / 1000
+    return rb, base, peak, end_lag, share
+
+
+def ny_index(sites):
+    return min(range(len(sites)), key=lambda j: abs(sites[j][0] - 40.71) + abs(sites[j][1] + 74.01))
+
+
+def feed_pace(path):
+    """(achieved, target) rows/s from feed.py's last line, or None."""
+    try:
+        line = open(path).read().strip().splitlines()[-1]
+        achieved = float(line.split("= ")[1].split(" rows/s")[0].replace(",", ""))
+        target = float(line.split("(target ")[1].rstrip(")").replace(",", ""))
+        return achieved, target
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def fmt_rb(rb):
+    if isinstance(rb, str):
+        return rb
+    return "never" if rb is None or rb == math.inf else f"{rb:.1f} s"
 
 
 def main():
-    d = sys.argv[1]
-    kinds = dict(line.split() for line in open(os.path.join(d, "configs.txt")))
+    d, rate = sys.argv[1], float(sys.argv[2])
+    kinds = {}
+    for line in open(os.path.join(d, "configs.txt")):
+        name, kind, _source = line.split()
+        kinds[name] = kind
     runs = {}
     for path in sorted(glob.glob(os.path.join(d, "res", "*.json"))):
         workload, config, _rep = os.path.basename(path)[:-5].split("__")
-        runs.setdefault((workload, config), []).append(json.load(open(path)))
+        runs.setdefault((workload, config), []).append((json.load(open(path)), path[:-5] + ".feed"))
     cfgs = {c: load_config(os.path.join(d, f"{c}.toml")) for c in kinds}
-    sites = cfgs["bounded"]["sites"]
-    workloads = {w: Workload(os.path.join(d, f"{w}.csv"), sites) for w in sorted({w for w, _ in runs})}
+    workloads = {w: Workload(os.path.join(d, f"{w}.csv")) for w in sorted({w for w, _ in runs})}
 
     problems, rows = [], {}
     for (w, c), summaries in runs.items():
         wl, cfg = workloads[w], cfgs[c]
-        caps = cfg["caps"]
+        geo = wl.geometry(cfg["sites"])
+        caps, ny = cfg["caps"], ny_index(cfg["sites"])
         per = []
-        for s in summaries:
+        for s, feed in summaries:
             route = s["routes"][0]
             routed = route["routed"]
             n_in, n_out = s["sources"][0]["records"], s["sinks"][0]["records"]
@@ -211,10 +257,10 @@ def main():
                 problems.append(f"{w}/{c}: read {n_in}, routed {sum(routed)}, wrote {n_out}; "
                                 f"expected {wl.n} read and routed, {wl.expected_out} written")
             if kinds[c] == "hash":
-                counts = np.bincount(wl.hash, minlength=len(routed)).tolist()
+                counts = np.bincount(geo.hash, minlength=len(routed)).tolist()
                 if counts != routed:
                     problems.append(f"{w}/{c}: hash re-implementation {counts} != routed {routed}")
-                near, km = wl.hash_nearest, wl.hash_km
+                near, km = geo.hash_nearest, geo.hash_km
             else:
                 near, km = route["nearest_share"], route["mean_distance_km"]
             norm = [r / cap for r, cap in zip(routed, caps)]
@@ -224,11 +270,14 @@ def main():
                 "km": km,
                 "wall": s["wall"],
                 "rps": wl.n / s["wall"],
-                "ny": routed[0] / sum(routed),
+                "ny": routed[ny] / sum(routed),
             }
             if cfg["slow"]:
-                rb, share, worst, r0 = rebalance(route["timeline"], caps, cfg["slow"], wl.n)
-                row.update(rb=rb, slow_share=share, worst=worst, r0=r0)
+                pace = feed_pace(feed)
+                if pace is None or abs(pace[0] / rate - 1) > 0.02:
+                    problems.append(f"{w}/{c}: feed.py did not keep its pace: {pace}")
+                rb, base, peak, end_lag, share = rebalance(route["timeline"], cfg["slow"], wl.n, rate)
+                row.update(rb=rb, base=base, peak=peak, end_lag=end_lag, slow_share=share)
             per.append(row)
         rows[(w, c)] = per
 
@@ -236,53 +285,59 @@ def main():
     reps = max(len(p) for p in rows.values())
     print(f"{reps} run(s) per configuration; each cell is the median over them.\n")
 
+    file_cfgs = [c for c in kinds if not cfgs[c]["slow"]]
     for w, wl in workloads.items():
-        share = wl.nearest_counts / wl.n
-        print(f"**{w}**: {wl.n:,} records; nearest worker NY/CHI/LA/HOU = "
+        if not any((w, c) in rows for c in file_cfgs):
+            continue
+        geo = wl.geometry(cfgs["bounded"]["sites"])
+        share = geo.nearest_counts / wl.n
+        print(f"**{w}** (file, {wl.n:,} records): nearest worker NY / CHI / LA / HOU = "
               + " / ".join(f"{x:.1%}" for x in share)
-              + f"; best possible share at the nearest worker with max/mean <= 1.10 and equal "
-              f"capacities: {wl.best_nearest(1.10, [1] * 4):.1%}\n")
+              + "; best possible share at the nearest worker with max/mean <= 1.10 and equal "
+              f"capacities: {geo.best_nearest(1.10, [1] * 4):.1%}\n")
         print("| routing | max/mean load | at nearest worker | best possible at this bound "
               "| mean km to worker | wall s | records/s |")
         print("|---|---|---|---|---|---|---|")
-        for c in kinds:
-            if (w, c) not in rows or cfgs[c]["slow"]:
+        for c in file_cfgs:
+            if (w, c) not in rows:
                 continue
             per, cfg = rows[(w, c)], cfgs[c]
             best = ("-" if kinds[c] == "hash" or cfg["policy"] == "nearest"
-                    else f"{wl.best_nearest(1 + cfg['slack'], cfg['caps']):.1%}")
+                    else f"{geo.best_nearest(1 + cfg['slack'], cfg['caps']):.1%}")
             print(f"| {LABELS[c]} | {med(per, 'mm'):.3f} | {med(per, 'near'):.1%} | {best} "
                   f"| {med(per, 'km'):,.0f} | {med(per, 'wall'):.2f} | {med(per, 'rps'):,.0f} |")
         print()
 
-    slow_runs = [(w, c) for (w, c) in rows if cfgs[c]["slow"]]
+    slow_runs = sorted(((w, c) for (w, c) in rows if cfgs[c]["slow"]),
+                       key=lambda k: (k[0], list(kinds).index(k[1])))
     if slow_runs:
-        slow = cfgs[slow_runs[0][1]]["slow"]
-        caps = cfgs[slow_runs[0][1]]["caps"]
-        fair = (caps[slow["index"]] / slow["factor"]) / (
-            sum(caps) - caps[slow["index"]] * (1 - 1 / slow["factor"]))
-        print(f"**slow worker**: worker {slow['index']} (New York) {slow['factor']}x slower from "
-              f"{slow['after_ms']} ms; its capacity-fair share afterwards: {fair:.1%}\n")
-        print("| workload | routing | wall s | records/s | NY share of all records "
-              "| NY share of rows processed after the slow-down | worst rate after / before "
-              "| rebalanced after (each run) |")
-        print("|---|---|---|---|---|---|---|---|")
-        for w, c in sorted(slow_runs, key=lambda k: (k[0], list(kinds).index(k[1]))):
+        cfg = cfgs[slow_runs[0][1]]
+        slow, caps = cfg["slow"], cfg["caps"]
+        k = slow["index"]
+        fair = (caps[k] / slow["factor"]) / (sum(caps) - caps[k] * (1 - 1 / slow["factor"]))
+        print(f"**slow worker** (stdin paced at {rate:,.0f} records/s, input ends at "
+              f"{workloads[slow_runs[0][0]].n / rate:.1f} s): New York (worker {k}) "
+              f"{slow['factor']:g}x slower from {slow['after_ms']} ms; its capacity-fair share "
+              f"afterwards: {fair:.1%}\n")
+        print("| workload | routing | wall s | NY share of all records "
+              "| NY share of rows processed after the slow-down | lag before (s) "
+              "| peak lag after (s) | lag at input end (s) | rebalanced after (each run) |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for w, c in slow_runs:
             per = rows[(w, c)]
-            fmt = lambda rb: ("never" if rb is None or rb == math.inf  # noqa: E731
-                              else rb if isinstance(rb, str) else f"{rb:.1f} s")
-            each = ", ".join(fmt(r["rb"]) for r in per)
+            each = ", ".join(fmt_rb(r["rb"]) for r in per)
             if any(isinstance(r["rb"], str) for r in per):
                 m = "n/a"
             else:
-                m = fmt(statistics.median(math.inf if r["rb"] is None else r["rb"] for r in per))
-            print(f"| {w} | {LABELS[c]} | {med(per, 'wall'):.2f} | {med(per, 'rps'):,.0f} "
-                  f"| {med(per, 'ny'):.1%} | {med(per, 'slow_share'):.1%} "
-                  f"| {med(per, 'worst'):.2f} | {m} ({each}) |")
+                m = fmt_rb(statistics.median(math.inf if r["rb"] is None else r["rb"] for r in per))
+            print(f"| {w} | {LABELS[c]} | {med(per, 'wall'):.2f} | {med(per, 'ny'):.1%} "
+                  f"| {med(per, 'slow_share'):.1%} | {med(per, 'base'):.2f} "
+                  f"| {med(per, 'peak'):.2f} | {med(per, 'end_lag'):.2f} | {m} ({each}) |")
         print()
 
     print("checks: " + ("counts OK (every run read and routed every record and wrote the "
-                        "expected rows; hash re-implementation matches `routed`)"
+                        "expected rows; hash re-implementation matches `routed`; feed.py kept "
+                        "its pace within 2%)"
                         if not problems else "PROBLEMS: " + "; ".join(problems)))
 
 

@@ -27,6 +27,9 @@ pub struct PhysicalPlan {
     pub batch_size: usize,
     /// Output schema of every operator, per stream (Arrow form).
     pub arrow_schemas: Vec<Vec<SchemaRef>>,
+    /// For windowed aggregates: the event-time column in the operator's input (per stream, per
+    /// operator; 0 for other operators).
+    pub window_time_columns: Vec<Vec<usize>>,
     /// How `route` stages run.
     pub route: RoutePlan,
     /// Where to serve Prometheus metrics while the run lasts (`[metrics] listen`).
@@ -90,7 +93,7 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
                 LATER_HINT,
             ));
         }
-        for op in &stream.ops {
+        for (index, op) in stream.ops.iter().enumerate() {
             if op.placement == Placement::Gpu {
                 errors.push(unsupported(
                     "a stage pinned with `@gpu`",
@@ -100,9 +103,30 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
             }
             match &op.kind {
                 OpKind::Filter(_) | OpKind::Project(_) | OpKind::Route(_) => {}
-                OpKind::Aggregate {
-                    window: None, aggs, ..
-                } => {
+                OpKind::Aggregate { window, aggs, .. } => {
+                    if window.is_some() && time_column_of(plan, stream, index).is_none() {
+                        let name = crate::dataflow::root_source(plan, &stream.inputs[0])
+                            .and_then(|s| {
+                                let source = &plan.sources[s];
+                                source
+                                    .event_time
+                                    .map(|c| source.schema.fields[c].name.clone())
+                            })
+                            .unwrap_or_default();
+                        errors.push(
+                            Diagnostic::error(
+                                "E0403",
+                                format!(
+                                    "the window needs the event-time column `{name}` in its input"
+                                ),
+                                op.span,
+                            )
+                            .with_label("event time not in the input")
+                            .with_hint(format!(
+                                "keep `{name}` (unrenamed) in the `select` before the window"
+                            )),
+                        );
+                    }
                     for call in aggs.iter().filter(|c| !supported(c.func)) {
                         errors.push(unsupported(
                             &format!("the aggregate `{}`", call.func.name()),
@@ -181,6 +205,15 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
         workers: config.workers,
         batch_size: config.batch_size,
         arrow_schemas,
+        window_time_columns: plan
+            .streams
+            .iter()
+            .map(|s| {
+                (0..s.ops.len())
+                    .map(|i| time_column_of(plan, s, i).unwrap_or(0))
+                    .collect()
+            })
+            .collect(),
         route: RoutePlan {
             sites: crate::route::sites(config),
             settings: crate::route::balancer_settings(config),
@@ -189,6 +222,27 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
         },
         metrics_listen,
     })
+}
+
+/// The event-time column in the input of operator `index` of `stream`: the root source's
+/// `event_time` column, found by name (and type) in that input's schema.
+fn time_column_of(
+    plan: &LogicalPlan,
+    stream: &sluice_dsl::plan::StreamNode,
+    index: usize,
+) -> Option<usize> {
+    let source = &plan.sources[crate::dataflow::root_source(plan, stream.inputs.first()?)?];
+    let name = &source.schema.fields[source.event_time?].name;
+    let input = if index == 0 {
+        match &stream.inputs[0] {
+            InputRef::Source(i) => &plan.sources[*i].schema,
+            InputRef::Table(i) => &plan.tables[*i].schema,
+            InputRef::Stream(i) => &plan.streams[*i].schema,
+        }
+    } else {
+        &stream.ops[index - 1].schema
+    };
+    crate::aggregate::window::time_column(input, name)
 }
 
 fn format_name(format: Option<Format>) -> &'static str {
@@ -254,6 +308,22 @@ impl fmt::Display for PhysicalPlan {
                         "  Project: {} columns, vectorised, per worker",
                         items.len()
                     )?,
+                    OpKind::Aggregate {
+                        window: Some(kind),
+                        keys,
+                        aggs,
+                    } => {
+                        writeln!(
+                            f,
+                            "  KeyBy: {} keys, exchange by hash(keys) % {n}",
+                            keys.len()
+                        )?;
+                        writeln!(
+                            f,
+                            "  WindowAggregate: {kind:?}, {} aggregates, emitted when the watermark passes the window end; late rows to dead letters",
+                            aggs.len()
+                        )?;
+                    }
                     OpKind::Aggregate { keys, aggs, .. } => {
                         writeln!(
                             f,

@@ -55,7 +55,7 @@ Write o2 <- total: jsonl file \"t.jsonl\", one encoder per worker, shared writer
 fn every_stage_that_cannot_run_yet_is_reported_on_its_span() {
     let text = r#"
 source s = file("x.csv") as csv { schema { a: int  t: timestamp }  event_time = t }
-stream w = s | window tumbling(1h) | aggregate n = count()
+stream w = s | top 3 by a desc
 stream d = s | distinct on a within 1h
 stream p = s | aggregate q = percentile(a, 0.5)
 sink o = stdout as csv <- w
@@ -67,12 +67,12 @@ sink o3 = stdout as csv <- p
     assert_eq!(
         messages,
         [
-            "the `window` stage cannot run in this version of the engine",
+            "the `top` stage cannot run in this version of the engine",
             "the `distinct` stage cannot run in this version of the engine",
             "the aggregate `percentile` cannot run in this version of the engine",
         ]
     );
-    for (d, keyword) in errors.iter().zip(["window", "distinct", "percentile"]) {
+    for (d, keyword) in errors.iter().zip(["top", "distinct", "percentile"]) {
         assert_eq!(d.code, "E0401");
         let spanned = &text[d.span.start..d.span.end];
         assert!(

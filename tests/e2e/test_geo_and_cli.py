@@ -81,7 +81,6 @@ def test_stdin_to_stdout(tmp_path):
 
 
 @pytest.mark.parametrize("stage", [
-    "window tumbling(1h)\n  | aggregate n = count()",
     "top 3 by a desc",
     "distinct on a within 1h",
 ])

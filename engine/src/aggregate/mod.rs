@@ -6,6 +6,7 @@
 
 pub mod exact_sum;
 pub mod state;
+pub mod window;
 
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 
@@ -141,31 +142,44 @@ impl GroupTable {
         self.group_keys.is_empty()
     }
 
+    /// The key columns and the aggregate columns, one row per group.
+    pub fn finish_columns(&self) -> Result<(Vec<ArrayRef>, Vec<ArrayRef>), GroupError> {
+        let keys = match &self.converter {
+            Some(converter) => {
+                let parser = converter.parser();
+                converter.convert_rows(self.group_keys.iter().map(|k| parser.parse(k)))?
+            }
+            None => Vec::new(),
+        };
+        let aggs = self
+            .columns
+            .iter()
+            .zip(&self.aggs)
+            .map(|(c, call)| c.finish(call))
+            .collect();
+        Ok((keys, aggs))
+    }
+
     /// The result rows: key columns then aggregates, in `schema`, at most `batch_size` per batch.
     pub fn finish(
         &self,
         schema: &SchemaRef,
         batch_size: usize,
     ) -> Result<Vec<RecordBatch>, GroupError> {
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
-        if let Some(converter) = &self.converter {
-            let parser = converter.parser();
-            columns
-                .extend(converter.convert_rows(self.group_keys.iter().map(|k| parser.parse(k)))?);
-        }
-        columns.extend(
-            self.columns
-                .iter()
-                .zip(&self.aggs)
-                .map(|(c, call)| c.finish(call)),
-        );
+        let (mut columns, aggs) = self.finish_columns()?;
+        columns.extend(aggs);
         let batch = RecordBatch::try_new(schema.clone(), columns)?;
-        let rows = batch.num_rows();
-        Ok((0..rows)
-            .step_by(batch_size.max(1))
-            .map(|start| batch.slice(start, batch_size.min(rows - start)))
-            .collect())
+        Ok(split_rows(&batch, batch_size))
     }
+}
+
+/// `batch` in slices of at most `batch_size` rows (zero-copy).
+pub fn split_rows(batch: &RecordBatch, batch_size: usize) -> Vec<RecordBatch> {
+    let rows = batch.num_rows();
+    (0..rows)
+        .step_by(batch_size.max(1))
+        .map(|start| batch.slice(start, batch_size.min(rows - start)))
+        .collect()
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -9,6 +9,7 @@ mod filter;
 mod project;
 mod read;
 mod route;
+mod window;
 mod write;
 
 use std::sync::{Arc, Mutex};
@@ -25,8 +26,9 @@ use crate::run::RunShared;
 pub use aggregate::{AggregateBatches, AggregateSpec};
 pub use filter::FilterBatches;
 pub use project::ProjectBatches;
-pub use read::read_source;
+pub use read::{EventTimeSpec, read_source};
 pub use route::{RouteBatches, RouteSpec};
+pub use window::{WindowBatches, WindowSpec};
 pub use write::WriteBatches;
 
 /// A stream of Arrow batches in a worker's dataflow.
@@ -78,7 +80,17 @@ pub fn build<'scope>(
                 None
             }
         };
-        sources[index] = Some(read_source(scope, context, reader, shared.clone()));
+        let event_time = node.event_time.map(|column| EventTimeSpec {
+            column,
+            max_out_of_order: node.max_out_of_order,
+        });
+        sources[index] = Some(read_source(
+            scope,
+            context,
+            reader,
+            event_time,
+            shared.clone(),
+        ));
     }
 
     let mut streams: Vec<Option<BatchStream<'scope>>> = vec![None; logical.streams.len()];
@@ -115,6 +127,37 @@ pub fn build<'scope>(
                     rows_out,
                     shared.clone(),
                 ),
+                OpKind::Aggregate {
+                    window: Some(kind),
+                    keys,
+                    aggs,
+                } => {
+                    let input_schema = if op_index == 0 {
+                        input_schema(logical, &node.inputs[0])
+                    } else {
+                        node.ops[op_index - 1].schema.clone()
+                    };
+                    let late = root_source(logical, &node.inputs[0])
+                        .and_then(|s| shared.sources[s].as_ref())
+                        .map(|s| s.dead_letters.clone());
+                    stream.window_batches(
+                        WindowSpec {
+                            kind: *kind,
+                            keys: keys.clone(),
+                            aggs: aggs.clone(),
+                            time_column: plan.window_time_columns[index][op_index],
+                            input_schema,
+                            schema: plan.arrow_schemas[index][op_index].clone(),
+                            batch_size: plan.batch_size,
+                            worker,
+                            workers,
+                            context,
+                            rows_out,
+                            late,
+                        },
+                        shared.clone(),
+                    )
+                }
                 OpKind::Aggregate { keys, aggs, .. } => stream.aggregate_batches(
                     AggregateSpec {
                         keys: keys.clone(),
@@ -158,5 +201,26 @@ pub fn build<'scope>(
             let context = format!("sink `{}`", sink.name);
             stream.write_batches(shared.sinks[index].writer(), context, shared.clone());
         }
+    }
+}
+
+/// The schema a stream input carries.
+fn input_schema(
+    plan: &sluice_dsl::plan::LogicalPlan,
+    input: &InputRef,
+) -> sluice_dsl::plan::Schema {
+    match input {
+        InputRef::Source(i) => plan.sources[*i].schema.clone(),
+        InputRef::Table(i) => plan.tables[*i].schema.clone(),
+        InputRef::Stream(i) => plan.streams[*i].schema.clone(),
+    }
+}
+
+/// The first source a stream input reads from (through streams and unions).
+pub fn root_source(plan: &sluice_dsl::plan::LogicalPlan, input: &InputRef) -> Option<usize> {
+    match input {
+        InputRef::Source(i) => Some(*i),
+        InputRef::Table(_) => None,
+        InputRef::Stream(i) => root_source(plan, plan.streams[*i].inputs.first()?),
     }
 }

@@ -1,9 +1,18 @@
 //! The source operator: pulls batches from a connector reader, a few milliseconds per
 //! activation, so one source cannot starve the other operators of its worker.
+//!
+//! Time: with `event_time` set, the operator holds its capability at this worker's
+//! watermark, `max event time seen - max_out_of_order` (ms since the epoch), sends each batch
+//! at the watermark as it was before the batch, then downgrades. Timely's frontier is then
+//! the minimum watermark over all workers: a window closes when the frontier passes its end.
+//! Without `event_time` everything is sent at time 0 (processing time, one epoch).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arrow_array::RecordBatch;
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampMillisecondType;
 use timely::dataflow::Scope;
 use timely::dataflow::operators::generic::operator::source;
 
@@ -14,12 +23,33 @@ use crate::run::RunShared;
 /// How long one activation may read before yielding to other operators.
 const SLICE: Duration = Duration::from_millis(5);
 
+/// Event-time settings of a source.
+#[derive(Clone, Copy, Debug)]
+pub struct EventTimeSpec {
+    /// Column of the batches that holds the event time (a timestamp).
+    pub column: usize,
+    /// Milliseconds.
+    pub max_out_of_order: i64,
+}
+
+/// The watermark after seeing `batch`: `max(current, max event time - max_out_of_order)`.
+fn advance(current: u64, batch: &RecordBatch, spec: &EventTimeSpec) -> u64 {
+    let times = batch
+        .column(spec.column)
+        .as_primitive::<TimestampMillisecondType>();
+    match arrow_arith::aggregate::max(times) {
+        Some(max) => current.max(max.saturating_sub(spec.max_out_of_order).max(0) as u64),
+        None => current,
+    }
+}
+
 /// A stream of the batches `reader` yields (an empty stream when `reader` is `None`, e.g.
 /// because opening it failed). Read errors are recorded in `shared.failures` and end the stream.
 pub fn read_source<'scope>(
     scope: Scope<'scope, u64>,
     context: String,
     reader: Option<Box<dyn SourceReader>>,
+    event_time: Option<EventTimeSpec>,
     shared: Arc<RunShared>,
 ) -> BatchStream<'scope> {
     source(scope, &context.clone(), move |capability, info| {
@@ -27,15 +57,22 @@ pub fn read_source<'scope>(
         let mut capability = reader.is_some().then_some(capability);
         let mut reader = reader;
         move |output| {
-            let (Some(cap), Some(r)) = (&capability, reader.as_mut()) else {
+            let (Some(cap), Some(r)) = (capability.as_mut(), reader.as_mut()) else {
                 return;
             };
             let started = Instant::now();
             let mut done = false;
-            let mut session = output.session(cap);
             while started.elapsed() < SLICE {
                 match r.next_batch() {
-                    Ok(Some(batch)) => session.give(batch),
+                    Ok(Some(batch)) => {
+                        let watermark = event_time.map(|spec| advance(*cap.time(), &batch, &spec));
+                        output.session(&*cap).give(batch);
+                        if let Some(w) = watermark
+                            && w > *cap.time()
+                        {
+                            cap.downgrade(&w);
+                        }
+                    }
                     Ok(None) => {
                         done = true;
                         break;
@@ -47,7 +84,6 @@ pub fn read_source<'scope>(
                     }
                 }
             }
-            drop(session);
             if done {
                 capability = None;
                 reader = None;
