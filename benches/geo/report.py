@@ -32,14 +32,18 @@ CENTRE = (39.83, -98.58)  # route.sluice's filter point
 FILTER_KM = 1500.0
 BIN_MS = 100  # = epoch_ms: the lag is sampled at the end of every such bin
 PRE_FROM_MS = 300  # the baseline lag is the median over [PRE_FROM_MS, after_ms)
-LAG_SLACK_S = 0.1  # rebalanced: lag back within one epoch of the baseline (and staying there)
+LAG_SLACK_S = 0.1  # caught up: lag back within one epoch of the baseline (and staying there)
+GROWTH_WINDOW_MS = 1000  # rebalanced: the lag grows by at most GROWTH_MAX_S over every window
+GROWTH_MAX_S = 0.03  # of this length from then until the input ends (3% of the input rate)
 
 LABELS = {
     "bounded": "geo bounded (defaults: slack 0.05)",
     "static": "geo bounded, adaptive = false",
     "slack010": "geo bounded, slack = 0.10",
     "slack050": "geo bounded, slack = 0.5",
+    "slack050-static": "geo bounded, slack = 0.5, adaptive = false",
     "nycap2": "geo bounded, New York capacity 2.0",
+    "nycap2-static": "geo bounded, New York capacity 2.0, adaptive = false",
     "nearest": "geo nearest only",
     "hash": "hash(id)",
     "slow-bounded": "geo bounded (defaults)",
@@ -146,6 +150,7 @@ def load_config(path):
         "slack": geo.get("slack", 0.05),
         "slow": cfg.get("debug", {}).get("slow_worker"),
         "batch_size": cfg.get("batch_size"),
+        "row_cost_ns": cfg.get("debug", {}).get("row_cost_ns", 0),
     }
 
 
@@ -170,43 +175,54 @@ def rates(timeline, workers):
 
 
 def rebalance(timeline, slow, total, rate):
-    """The processing lag of a paced run and the rebalance time derived from it.
+    """The processing lag of a paced run, and when it stopped growing and when it recovered.
 
     Records arrive at `rate` rows/s (feed.py), so by time t, A(t) = min(total, rate x t) have
     arrived; P(t) have been processed after the route (the timeline, each report's rows spread
     over its epoch). The lag L(t) = (A(t) - P(t)) / rate is how many seconds of input the cluster
-    is behind. Baseline: the median lag over [PRE_FROM_MS, after_ms). Rebalanced: the first time
-    after the slow-down from which the lag stays within LAG_SLACK_S of the baseline until the
-    input ends (0 if it never left that band); None (never) if it is outside the band when the
-    input ends. Returns (rebalance s or None, baseline lag, peak lag after the slow-down, lag when
-    the input ends, the slowed worker's share of the rows processed after the slow-down)."""
+    is behind; sampled at the end of every BIN_MS bin. Baseline L0: the median lag over
+    [PRE_FROM_MS, after_ms). Only samples up to the end of the input count (t_end = total / rate).
+    - rebalanced: the first sample t >= after_ms from which the lag grows by at most
+      GROWTH_MAX_S over every GROWTH_WINDOW_MS window inside [t, t_end]: the slowed worker no
+      longer gets more than it processes. None (never) if no window starting at or after t is
+      left, i.e. it did not happen by t_end - GROWTH_WINDOW_MS.
+    - caught up: the first sample t >= after_ms from which L <= L0 + LAG_SLACK_S until t_end:
+      the backlog of the slowed worker is gone too. None (never) if L(t_end) is above that.
+    Both are reported in seconds after the slow-down (0: never disturbed beyond the bound)."""
     t0 = slow["after_ms"]
     bins = rates(timeline, 4)
     t_end = total / rate * 1000
-    edges = (np.arange(len(bins)) + 1) * BIN_MS  # end of each bin, ms
-    processed = np.cumsum(bins)
-    arrived = np.minimum(total, rate * edges / 1000)
-    lag = (arrived - processed) / rate
+    n_bins = max(len(bins), int(t_end // BIN_MS) + 1)
+    bins = np.concatenate([bins, np.zeros(n_bins - len(bins))])
+    edges = (np.arange(n_bins) + 1) * BIN_MS  # end of each bin, ms
+    lag = (np.minimum(total, rate * edges / 1000) - np.cumsum(bins)) / rate
     before = lag[(edges > PRE_FROM_MS) & (edges <= t0)]
     base = float(np.median(before)) if len(before) else 0.0
-    window = (edges > t0) & (edges <= t_end)
-    after_idx = np.nonzero(window)[0]
+    idx = np.nonzero((edges >= t0) & (edges <= t_end))[0]
     after = [t for t in timeline if t[0] > t0]
     slowed = sum(r for _, w, r in after if w == slow["index"])
     share = slowed / max(1, sum(r for _, _, r in after))
-    if len(after_idx) == 0:
-        return "n/a", base, float("nan"), float("nan"), share
-    peak = float(lag[after_idx].max())
-    last = after_idx[-1]
+    if len(idx) < 2:
+        return "n/a", "n/a", base, float("nan"), share
+    first, last = idx[0], idx[-1]
     end_lag = float(lag[last])
+    w = GROWTH_WINDOW_MS // BIN_MS
+    # grows[i]: the window starting at sample i grows by more than the bound
+    starts = list(range(first, last - w + 1))
+    grows = {i: lag[i + w] - lag[i] > GROWTH_MAX_S for i in starts}
+    rebalanced = None
+    for i in starts:
+        if not any(grows[j] for j in starts if j >= i):
+            rebalanced = (edges[i] - t0) / 1000
+            break
     ok = lag <= base + LAG_SLACK_S
-    if not ok[last]:
-        return None, base, peak, end_lag, share
-    b = last
-    while b - 1 >= after_idx[0] and ok[b - 1]:
-        b -= 1
-    rb = 0.0 if b == after_idx[0] else (edges[b - 1] - t0) / 1000
-    return rb, base, peak, end_lag, share
+    caught_up = None
+    if ok[last]:
+        b = last
+        while b - 1 >= first and ok[b - 1]:
+            b -= 1
+        caught_up = (edges[b] - t0) / 1000 if b > first else 0.0
+    return rebalanced, caught_up, base, end_lag, share
 
 
 def ny_index(sites):
@@ -276,8 +292,9 @@ def main():
                 pace = feed_pace(feed)
                 if pace is None or abs(pace[0] / rate - 1) > 0.02:
                     problems.append(f"{w}/{c}: feed.py did not keep its pace: {pace}")
-                rb, base, peak, end_lag, share = rebalance(route["timeline"], cfg["slow"], wl.n, rate)
-                row.update(rb=rb, base=base, peak=peak, end_lag=end_lag, slow_share=share)
+                rb, cu, base, end_lag, share = rebalance(route["timeline"], cfg["slow"], wl.n, rate)
+                row.update(rb=rb, cu=cu, base=base, end_lag=end_lag, slow_share=share,
+                           tail=s["wall"] - wl.n / rate)
             per.append(row)
         rows[(w, c)] = per
 
@@ -318,21 +335,25 @@ def main():
         print(f"**slow worker** (stdin paced at {rate:,.0f} records/s, input ends at "
               f"{workloads[slow_runs[0][0]].n / rate:.1f} s): New York (worker {k}) "
               f"{slow['factor']:g}x slower from {slow['after_ms']} ms; its capacity-fair share "
-              f"afterwards: {fair:.1%}\n")
-        print("| workload | routing | wall s | NY share of all records "
+              f"afterwards: {fair:.1%}; the most it can keep up with: "
+              f"{1e9 / (cfg['row_cost_ns'] * slow['factor']) / rate:.1%} of the input\n")
+        print("| routing | wall s | after input end (s) | NY share of all records "
               "| NY share of rows processed after the slow-down | lag before (s) "
-              "| peak lag after (s) | lag at input end (s) | rebalanced after (each run) |")
+              "| lag at input end (s) | lag stops growing after | lag back to baseline after |")
         print("|---|---|---|---|---|---|---|---|---|")
+
+        def timing(per, key):
+            each = [r[key] for r in per]
+            if any(isinstance(x, str) for x in each):
+                return "n/a"
+            m = fmt_rb(statistics.median(math.inf if x is None else x for x in each))
+            return m if len(each) == 1 else f"{m} ({', '.join(fmt_rb(x) for x in each)})"
+
         for w, c in slow_runs:
             per = rows[(w, c)]
-            each = ", ".join(fmt_rb(r["rb"]) for r in per)
-            if any(isinstance(r["rb"], str) for r in per):
-                m = "n/a"
-            else:
-                m = fmt_rb(statistics.median(math.inf if r["rb"] is None else r["rb"] for r in per))
-            print(f"| {w} | {LABELS[c]} | {med(per, 'wall'):.2f} | {med(per, 'ny'):.1%} "
-                  f"| {med(per, 'slow_share'):.1%} | {med(per, 'base'):.2f} "
-                  f"| {med(per, 'peak'):.2f} | {med(per, 'end_lag'):.2f} | {m} ({each}) |")
+            print(f"| {LABELS[c]} | {med(per, 'wall'):.2f} | {med(per, 'tail'):.2f} "
+                  f"| {med(per, 'ny'):.1%} | {med(per, 'slow_share'):.1%} | {med(per, 'base'):.2f} "
+                  f"| {med(per, 'end_lag'):.2f} | {timing(per, 'rb')} | {timing(per, 'cu')} |")
         print()
 
     print("checks: " + ("counts OK (every run read and routed every record and wrote the "

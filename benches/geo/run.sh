@@ -55,8 +55,10 @@ run() {
 }
 mkdir -p "$DIR/out"
 cat "$DIR/skewed.csv" "$DIR/flights.csv" > /dev/null  # page cache
-for c in bounded nearest hash static slack010 slack050 nycap2; do run skewed "$c"; done
-for c in bounded nearest hash; do run flights "$c"; done
+for c in bounded nearest hash static slack010 slack050 slack050-static nycap2 nycap2-static; do
+  run skewed "$c"
+done
+for c in bounded nearest hash static; do run flights "$c"; done
 for c in slow-bounded slow-hash slow-nearest; do run skewed "$c"; done
 
 echo "machine: $(. /etc/os-release; echo "$PRETTY_NAME"), $(nproc) cores; $(date -u +%F); $("$BIN" --version 2>/dev/null || echo sluice)"

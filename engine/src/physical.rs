@@ -103,6 +103,19 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
             }
             match &op.kind {
                 OpKind::Filter(_) | OpKind::Project(_) | OpKind::Route(_) => {}
+                OpKind::Join {
+                    right: InputRef::Table(t),
+                    within: None,
+                    ..
+                } => {
+                    if !matches!(plan.tables[*t].connector, ConnectorSpec::File { .. }) {
+                        errors.push(unsupported(
+                            "a join against a table that is not read from a file",
+                            op.span,
+                            "tables from files are loaded before the join runs; updatable tables come with Kafka",
+                        ));
+                    }
+                }
                 OpKind::Aggregate { window, aggs, .. } => {
                     if window.is_some() && time_column_of(plan, stream, index).is_none() {
                         let name = crate::dataflow::root_source(plan, &stream.inputs[0])
@@ -270,7 +283,7 @@ impl fmt::Display for PhysicalPlan {
             "physical plan: workers={n} batch_size={}",
             self.batch_size
         )?;
-        for source in &plan.sources {
+        for source in plan.sources.iter().chain(&plan.tables) {
             let how = match &source.connector {
                 ConnectorSpec::File { path } if source.quoted_newlines => {
                     format!("file {path:?}, read by worker 0 (quoted_newlines), batches shared")
@@ -368,6 +381,21 @@ impl fmt::Display for PhysicalPlan {
                     OpKind::Route(RouteKind::RoundRobin) => {
                         writeln!(f, "  RouteRoundRobin")?;
                         writeln!(f, "  Exchange: row i of worker w to (w + i) % {n}")?;
+                    }
+                    OpKind::Join {
+                        left_outer,
+                        right_name,
+                        ..
+                    } => {
+                        writeln!(
+                            f,
+                            "  BroadcastTable {right_name}: every worker receives the whole table"
+                        )?;
+                        writeln!(
+                            f,
+                            "  LookupJoin{}: hash lookup on the table key, stream held until the table is loaded",
+                            if *left_outer { " (left)" } else { "" }
+                        )?;
                     }
                     other => writeln!(f, "  {}: not runnable yet", other.keyword())?,
                 }

@@ -25,7 +25,7 @@ pub struct SourceState {
 
 /// Everything the workers of one run share.
 pub struct RunShared {
-    /// Per source; `None` when nothing reads it.
+    /// Per source, then per table (index `sources.len() + t`); `None` when nothing reads it.
     pub sources: Vec<Option<SourceState>>,
     pub sinks: Vec<Arc<SinkTarget>>,
     /// Rows out of every operator, per stream.
@@ -59,6 +59,66 @@ pub struct RunOptions {
     pub progress: bool,
 }
 
+impl RunShared {
+    /// The shared state of a run of `plan` with these sources (then tables) and sinks; counters
+    /// at zero, no failures.
+    pub fn new(
+        plan: &PhysicalPlan,
+        sources: Vec<Option<SourceState>>,
+        sinks: Vec<Arc<SinkTarget>>,
+        started: Instant,
+    ) -> RunShared {
+        let logical = &plan.logical;
+        let operator_rows = logical
+            .streams
+            .iter()
+            .map(|s| s.ops.iter().map(|_| Arc::new(AtomicU64::new(0))).collect())
+            .collect();
+        let route_stats = logical
+            .streams
+            .iter()
+            .map(|s| {
+                s.ops
+                    .iter()
+                    .map(|op| {
+                        matches!(op.kind, OpKind::Route(_))
+                            .then(|| Arc::new(RouteStats::new(plan.workers)))
+                    })
+                    .collect()
+            })
+            .collect();
+        RunShared {
+            sources,
+            sinks,
+            operator_rows,
+            route_stats,
+            failures: Failures::default(),
+            started,
+        }
+    }
+}
+
+/// Runs one dataflow, built by `build(scope, worker, workers)` on each of `workers` threads, to
+/// completion.
+pub(crate) fn execute<F>(workers: usize, build: F) -> Result<(), RunError>
+where
+    F: for<'scope> Fn(timely::dataflow::Scope<'scope, u64>, usize, usize) + Send + Sync + 'static,
+{
+    timely::execute(timely::Config::process(workers), move |worker| {
+        let (index, peers) = (worker.index(), worker.peers());
+        worker.dataflow::<u64, _, _>(|scope| build(scope, index, peers));
+    })
+    .map_err(RunError::Worker)
+    .and_then(|guards| {
+        let panics: Vec<String> = guards.join().into_iter().filter_map(Result::err).collect();
+        if panics.is_empty() {
+            Ok(())
+        } else {
+            Err(RunError::Worker(panics.join("; ")))
+        }
+    })
+}
+
 /// Runs the plan to completion (bounded inputs) and returns the summary.
 pub fn run(plan: &PhysicalPlan, options: RunOptions) -> Result<RunSummary, RunError> {
     let started = Instant::now();
@@ -69,8 +129,8 @@ pub fn run(plan: &PhysicalPlan, options: RunOptions) -> Result<RunSummary, RunEr
     };
     let logical = &plan.logical;
     let used = used_sources(plan);
-    let mut sources = Vec::with_capacity(logical.sources.len());
-    for (index, node) in logical.sources.iter().enumerate() {
+    let mut sources = Vec::with_capacity(logical.sources.len() + logical.tables.len());
+    for (index, node) in logical.sources.iter().chain(&logical.tables).enumerate() {
         sources.push(if used.contains(&index) {
             Some(SourceState {
                 counters: Arc::new(SourceCounters::default()),
@@ -86,32 +146,7 @@ pub fn run(plan: &PhysicalPlan, options: RunOptions) -> Result<RunSummary, RunEr
         .iter()
         .map(SinkTarget::open)
         .collect::<Result<Vec<_>, _>>()?;
-    let operator_rows = logical
-        .streams
-        .iter()
-        .map(|s| s.ops.iter().map(|_| Arc::new(AtomicU64::new(0))).collect())
-        .collect();
-    let route_stats = logical
-        .streams
-        .iter()
-        .map(|s| {
-            s.ops
-                .iter()
-                .map(|op| {
-                    matches!(op.kind, OpKind::Route(_))
-                        .then(|| Arc::new(RouteStats::new(plan.workers)))
-                })
-                .collect()
-        })
-        .collect();
-    let shared = Arc::new(RunShared {
-        sources,
-        sinks,
-        operator_rows,
-        route_stats,
-        failures: Failures::default(),
-        started,
-    });
+    let shared = Arc::new(RunShared::new(plan, sources, sinks, started));
     let metrics_server = match metrics_listener {
         Some((addr, listener)) => {
             Some(metrics::serve(listener, plan, shared.clone()).map_err(metrics_error(addr))?)
@@ -126,20 +161,8 @@ pub fn run(plan: &PhysicalPlan, options: RunOptions) -> Result<RunSummary, RunEr
     let workers = plan.workers;
     let worker_plan = Arc::new(plan.clone());
     let worker_shared = shared.clone();
-    let result = timely::execute(timely::Config::process(workers), move |worker| {
-        let (index, peers) = (worker.index(), worker.peers());
-        worker.dataflow::<u64, _, _>(|scope| {
-            dataflow::build(scope, &worker_plan, &worker_shared, index, peers);
-        });
-    })
-    .map_err(RunError::Worker)
-    .and_then(|guards| {
-        let panics: Vec<String> = guards.join().into_iter().filter_map(Result::err).collect();
-        if panics.is_empty() {
-            Ok(())
-        } else {
-            Err(RunError::Worker(panics.join("; ")))
-        }
+    let result = execute(workers, move |scope, index, peers| {
+        dataflow::build(scope, &worker_plan, &worker_shared, index, peers);
     });
     done.store(true, Ordering::Relaxed);
     if let Some(handle) = progress {
@@ -153,7 +176,11 @@ pub fn run(plan: &PhysicalPlan, options: RunOptions) -> Result<RunSummary, RunEr
             failures.push(format!("sink `{}`: {e}", node.name));
         }
     }
-    for (state, node) in shared.sources.iter().zip(&logical.sources) {
+    for (state, node) in shared
+        .sources
+        .iter()
+        .zip(logical.sources.iter().chain(&logical.tables))
+    {
         if let Some(state) = state
             && let Err(e) = state.dead_letters.flush()
         {
@@ -170,14 +197,25 @@ pub fn run(plan: &PhysicalPlan, options: RunOptions) -> Result<RunSummary, RunEr
     Ok(summarise(plan, &shared, started.elapsed()))
 }
 
+/// Sources read by a stream or sink, and tables (numbered after the sources) joined against.
 fn used_sources(plan: &PhysicalPlan) -> HashSet<usize> {
     let logical = &plan.logical;
     let stream_inputs = logical.streams.iter().flat_map(|s| s.inputs.iter());
+    let joined = logical
+        .streams
+        .iter()
+        .flat_map(|s| s.ops.iter())
+        .filter_map(|op| match &op.kind {
+            OpKind::Join { right, .. } => Some(right),
+            _ => None,
+        });
     stream_inputs
         .chain(logical.sinks.iter().map(|s| &s.input))
+        .chain(joined)
         .filter_map(|i| match i {
             InputRef::Source(i) => Some(*i),
-            _ => None,
+            InputRef::Table(t) => Some(logical.sources.len() + *t),
+            InputRef::Stream(_) => None,
         })
         .collect()
 }
@@ -187,6 +225,7 @@ fn summarise(plan: &PhysicalPlan, shared: &RunShared, wall: Duration) -> RunSumm
     let sources = logical
         .sources
         .iter()
+        .chain(&logical.tables)
         .zip(&shared.sources)
         .filter_map(|(node, state)| {
             let state = state.as_ref()?;

@@ -6,6 +6,7 @@
 
 mod aggregate;
 mod filter;
+mod join;
 mod project;
 mod read;
 mod route;
@@ -15,16 +16,17 @@ mod write;
 use std::sync::{Arc, Mutex};
 
 use arrow_array::RecordBatch;
-use sluice_dsl::plan::{InputRef, OpKind};
+use sluice_dsl::plan::{InputRef, OpKind, SourceNode};
 use timely::dataflow::operators::Concatenate;
 use timely::dataflow::{Scope, Stream};
 
-use crate::connectors::{SourceContext, open_source};
+use crate::connectors::{ConnectorError, SourceContext, SourceReader, open_source};
 use crate::physical::PhysicalPlan;
 use crate::run::RunShared;
 
 pub use aggregate::{AggregateBatches, AggregateSpec};
 pub use filter::FilterBatches;
+pub use join::{JoinSpec, JoinTable};
 pub use project::ProjectBatches;
 pub use read::{EventTimeSpec, read_source};
 pub use route::{RouteBatches, RouteSpec};
@@ -51,7 +53,8 @@ impl Failures {
     }
 }
 
-/// Adds the whole pipeline to `scope` for worker `worker` of `workers`.
+/// Adds the whole pipeline to `scope` for worker `worker` of `workers`: sources read through
+/// their connectors, sinks write to `shared.sinks`.
 pub fn build<'scope>(
     scope: Scope<'scope, u64>,
     plan: &PhysicalPlan,
@@ -59,9 +62,55 @@ pub fn build<'scope>(
     worker: usize,
     workers: usize,
 ) {
+    let open = |_: usize, node: &SourceNode, ctx| open_source(node, ctx);
+    let built = build_streams(scope, plan, shared, worker, workers, &open);
+    for (index, sink) in plan.logical.sinks.iter().enumerate() {
+        if let Some(stream) = built.input(&sink.input) {
+            let context = format!("sink `{}`", sink.name);
+            stream.write_batches(shared.sinks[index].writer(), context, shared.clone());
+        }
+    }
+}
+
+/// Opens worker `ctx.worker`'s reader of source `index` (sources, then tables):
+/// `open_source` in a run, in-memory rows in a test (`crate::testing`).
+pub type OpenReader<'a> =
+    &'a dyn Fn(usize, &SourceNode, SourceContext) -> Result<Box<dyn SourceReader>, ConnectorError>;
+
+/// One worker's graph without its sinks: what `build` writes to sinks and `crate::testing`
+/// captures.
+pub struct Built<'scope> {
+    /// Per source, then per table; `None` when nothing reads it.
+    pub sources: Vec<Option<BatchStream<'scope>>>,
+    /// Per stream; `None` when it could not be built.
+    pub streams: Vec<Option<BatchStream<'scope>>>,
+}
+
+impl<'scope> Built<'scope> {
+    /// The stream of batches that `input` names (`None` for tables and unbuilt streams).
+    pub fn input(&self, input: &InputRef) -> Option<BatchStream<'scope>> {
+        match input {
+            InputRef::Source(i) => self.sources[*i].clone(),
+            InputRef::Stream(i) => self.streams[*i].clone(),
+            InputRef::Table(_) => None,
+        }
+    }
+}
+
+/// Adds the sources (opened with `open`) and every stream of the pipeline to `scope`.
+pub fn build_streams<'scope>(
+    scope: Scope<'scope, u64>,
+    plan: &PhysicalPlan,
+    shared: &Arc<RunShared>,
+    worker: usize,
+    workers: usize,
+    open: OpenReader<'_>,
+) -> Built<'scope> {
     let logical = &plan.logical;
-    let mut sources: Vec<Option<BatchStream<'scope>>> = vec![None; logical.sources.len()];
-    for (index, node) in logical.sources.iter().enumerate() {
+    // Sources, then tables (numbered after the sources, as in `RunShared::sources`).
+    let mut sources: Vec<Option<BatchStream<'scope>>> =
+        vec![None; logical.sources.len() + logical.tables.len()];
+    for (index, node) in logical.sources.iter().chain(&logical.tables).enumerate() {
         let Some(state) = &shared.sources[index] else {
             continue; // not read by anything
         };
@@ -73,7 +122,7 @@ pub fn build<'scope>(
             counters: state.counters.clone(),
         };
         let context = format!("source `{}`", node.name);
-        let reader = match open_source(node, ctx) {
+        let reader = match open(index, node, ctx) {
             Ok(reader) => Some(reader),
             Err(e) => {
                 shared.failures.record(&context, e);
@@ -158,6 +207,34 @@ pub fn build<'scope>(
                         shared.clone(),
                     )
                 }
+                OpKind::Join {
+                    left_outer,
+                    right: InputRef::Table(t),
+                    keys,
+                    right_columns,
+                    ..
+                } => {
+                    let Some(table) = sources[logical.sources.len() + *t].clone() else {
+                        continue;
+                    };
+                    stream.join_table(
+                        table,
+                        JoinSpec {
+                            left_outer: *left_outer,
+                            keys: keys.clone(),
+                            right_columns: right_columns.clone(),
+                            table_schema: crate::arrow_schema_map::arrow_schema(
+                                &logical.tables[*t].schema,
+                            ),
+                            schema: plan.arrow_schemas[index][op_index].clone(),
+                            workers,
+                            worker,
+                            context,
+                            rows_out,
+                        },
+                        shared.clone(),
+                    )
+                }
                 OpKind::Aggregate { keys, aggs, .. } => stream.aggregate_batches(
                     AggregateSpec {
                         keys: keys.clone(),
@@ -195,13 +272,7 @@ pub fn build<'scope>(
         }
         streams[index] = Some(stream);
     }
-
-    for (index, sink) in logical.sinks.iter().enumerate() {
-        if let Some(stream) = input_of(&sink.input, &streams) {
-            let context = format!("sink `{}`", sink.name);
-            stream.write_batches(shared.sinks[index].writer(), context, shared.clone());
-        }
-    }
+    Built { sources, streams }
 }
 
 /// The schema a stream input carries.
