@@ -10,8 +10,8 @@ use arrow_schema::SchemaRef;
 use sluice_dsl::ast::Span;
 use sluice_dsl::diagnostic::Diagnostic;
 use sluice_dsl::plan::{
-    ConnectorSpec, Format, GeneratorKind, InputRef, LogicalPlan, OpKind, Placement, RouteKind,
-    SinkMode,
+    AggFunc, ConnectorSpec, Format, GeneratorKind, InputRef, LogicalPlan, OpKind, Placement,
+    RouteKind, SinkMode,
 };
 
 use crate::aggregate::state::supported;
@@ -27,9 +27,9 @@ pub struct PhysicalPlan {
     pub batch_size: usize,
     /// Output schema of every operator, per stream (Arrow form).
     pub arrow_schemas: Vec<Vec<SchemaRef>>,
-    /// For windowed aggregates: the event-time column in the operator's input (per stream, per
-    /// operator; 0 for other operators).
-    pub window_time_columns: Vec<Vec<usize>>,
+    /// The event-time column in each operator's input, when it has one (per stream, per
+    /// operator): windows and `first`/`last` read it.
+    pub time_columns: Vec<Vec<Option<usize>>>,
     /// How `route` stages run.
     pub route: RoutePlan,
     /// Where to serve Prometheus metrics while the run lasts (`[metrics] listen`).
@@ -140,6 +140,22 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
                             )),
                         );
                     }
+                    let ordered = aggs
+                        .iter()
+                        .find(|c| matches!(c.func, AggFunc::First | AggFunc::Last));
+                    if let Some(call) = ordered
+                        && time_column_of(plan, stream, index).is_none()
+                    {
+                        errors.push(
+                            Diagnostic::error(
+                                "E0404",
+                                format!("`{}` needs the event time of every row", call.func.name()),
+                                op.span,
+                            )
+                            .with_label("no event-time column in the input")
+                            .with_hint("set `event_time` on the source and keep that column in the `select`"),
+                        );
+                    }
                     for call in aggs.iter().filter(|c| !supported(c.func)) {
                         errors.push(unsupported(
                             &format!("the aggregate `{}`", call.func.name()),
@@ -218,12 +234,12 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
         workers: config.workers,
         batch_size: config.batch_size,
         arrow_schemas,
-        window_time_columns: plan
+        time_columns: plan
             .streams
             .iter()
             .map(|s| {
                 (0..s.ops.len())
-                    .map(|i| time_column_of(plan, s, i).unwrap_or(0))
+                    .map(|i| time_column_of(plan, s, i))
                     .collect()
             })
             .collect(),

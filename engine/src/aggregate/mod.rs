@@ -6,10 +6,13 @@
 
 pub mod exact_sum;
 pub mod state;
+pub mod value_aggs;
 pub mod window;
 
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampMillisecondType;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_row::{RowConverter, SortField};
 use arrow_schema::{ArrowError, SchemaRef};
@@ -41,6 +44,8 @@ pub struct GroupTable {
     group_keys: Vec<Box<[u8]>>,
     columns: Vec<AggColumn>,
     group_ids: Vec<u32>,
+    /// Input column with each row's event time (for `first`/`last`).
+    time_column: Option<usize>,
 }
 
 impl GroupTable {
@@ -62,11 +67,18 @@ impl GroupTable {
             group_keys: Vec::new(),
             columns: aggs.iter().map(AggColumn::new).collect(),
             group_ids: Vec::new(),
+            time_column: None,
         };
         if table.converter.is_none() {
             table.group_of(&[]);
         }
         Ok(table)
+    }
+
+    /// Reads each row's event time from input column `column` (needed by `first`/`last`).
+    pub fn with_time_column(mut self, column: Option<usize>) -> GroupTable {
+        self.time_column = column;
+        self
     }
 
     fn group_of(&mut self, key: &[u8]) -> u32 {
@@ -104,7 +116,14 @@ impl GroupTable {
         }
         for (column, call) in self.columns.iter_mut().zip(&self.aggs) {
             let arg = call.arg.as_ref().map(|a| evaluate(a, batch)).transpose()?;
-            column.update(&group_ids, arg.as_ref());
+            let times = self.time_column.map(|c| {
+                batch
+                    .column(c)
+                    .as_primitive::<TimestampMillisecondType>()
+                    .values()
+                    .as_ref()
+            });
+            column.update(&group_ids, arg.as_ref(), times);
         }
         self.group_ids = group_ids;
         Ok(())

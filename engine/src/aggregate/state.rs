@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use sluice_dsl::plan::{AggCall, AggFunc, DataType};
 
 use super::exact_sum::ExactSum;
+use super::value_aggs::{DistinctColumn, OrderedColumn, PercentileColumn, SketchState};
 
 /// One aggregate's state for every group of a worker.
 #[derive(Debug)]
@@ -39,6 +40,12 @@ pub enum AggColumn {
         max: bool,
         values: Vec<Option<String>>,
     },
+    /// `count_distinct(x)`.
+    Distinct(DistinctColumn),
+    /// `first(x)` / `last(x)` by event time.
+    Ordered(OrderedColumn),
+    /// `percentile(x, q)`.
+    Percentile(PercentileColumn),
 }
 
 /// One group's state of one aggregate, as sent between workers.
@@ -51,19 +58,14 @@ pub enum PartialValue {
     Int(Option<i64>),
     Float(Option<f64>),
     String(Option<String>),
+    Distinct(Vec<Vec<u8>>),
+    Ordered(Option<(i64, Vec<u8>)>),
+    Sketch(Option<SketchState>),
 }
 
 /// Aggregates the engine runs today; the others are rejected at planning time.
-pub fn supported(func: AggFunc) -> bool {
-    matches!(
-        func,
-        AggFunc::CountRows
-            | AggFunc::Count
-            | AggFunc::Sum
-            | AggFunc::Min
-            | AggFunc::Max
-            | AggFunc::Avg
-    )
+pub fn supported(_func: AggFunc) -> bool {
+    true
 }
 
 fn canonical_float(x: f64) -> f64 {
@@ -96,7 +98,11 @@ impl AggColumn {
                     },
                 }
             }
-            (func, _) => unreachable!("aggregate {func:?} is rejected by the planner"),
+            (AggFunc::CountDistinct, Some(ty)) => AggColumn::Distinct(DistinctColumn::new(ty)),
+            (AggFunc::First, Some(ty)) => AggColumn::Ordered(OrderedColumn::new(ty, false)),
+            (AggFunc::Last, Some(ty)) => AggColumn::Ordered(OrderedColumn::new(ty, true)),
+            (AggFunc::Percentile(q), _) => AggColumn::Percentile(PercentileColumn::new(q)),
+            (func, None) => unreachable!("aggregate {func:?} always has an argument (checker)"),
         }
     }
 
@@ -110,12 +116,16 @@ impl AggColumn {
             AggColumn::ExtremeInt { values, .. } => values.resize(groups, None),
             AggColumn::ExtremeFloat { values, .. } => values.resize(groups, None),
             AggColumn::ExtremeString { values, .. } => values.resize(groups, None),
+            AggColumn::Distinct(c) => c.resize(groups),
+            AggColumn::Ordered(c) => c.resize(groups),
+            AggColumn::Percentile(c) => c.resize(groups),
         }
     }
 
     /// Folds a batch: row `i` belongs to group `groups[i]`; `arg` is the evaluated argument
     /// (`None` for `count()`). Nulls are skipped.
-    pub fn update(&mut self, groups: &[u32], arg: Option<&ArrayRef>) {
+    /// `times` holds each row's event time; `first`/`last` need it (the planner ensures it).
+    pub fn update(&mut self, groups: &[u32], arg: Option<&ArrayRef>, times: Option<&[i64]>) {
         let Some(arg) = arg else {
             if let AggColumn::Count(counts) = self {
                 groups.iter().for_each(|&g| counts[g as usize] += 1);
@@ -124,6 +134,24 @@ impl AggColumn {
         };
         let valid = |i: usize| arg.is_valid(i);
         match self {
+            AggColumn::Distinct(c) => c.update(groups, arg),
+            AggColumn::Ordered(c) => {
+                if let Some(times) = times {
+                    c.update(groups, arg, times);
+                }
+            }
+            AggColumn::Percentile(c) => {
+                let floats;
+                let values: &[f64] = match arg.data_type() {
+                    ArrowType::Float64 => arg.as_primitive::<Float64Type>().values(),
+                    _ => {
+                        let ints = arg.as_primitive::<Int64Type>().values();
+                        floats = ints.iter().map(|&v| v as f64).collect::<Vec<_>>();
+                        &floats
+                    }
+                };
+                c.update(groups, values, valid);
+            }
             AggColumn::Count(counts) => {
                 for (i, &g) in groups.iter().enumerate() {
                     if valid(i) {
@@ -214,6 +242,9 @@ impl AggColumn {
             AggColumn::ExtremeInt { values, .. } => PartialValue::Int(values[g]),
             AggColumn::ExtremeFloat { values, .. } => PartialValue::Float(values[g]),
             AggColumn::ExtremeString { values, .. } => PartialValue::String(values[g].clone()),
+            AggColumn::Distinct(c) => PartialValue::Distinct(c.partial(g)),
+            AggColumn::Ordered(c) => PartialValue::Ordered(c.partial(g)),
+            AggColumn::Percentile(c) => PartialValue::Sketch(c.partial(g)),
         }
     }
 
@@ -244,6 +275,9 @@ impl AggColumn {
                     values[g] = Some(s);
                 }
             }
+            (AggColumn::Distinct(c), PartialValue::Distinct(values)) => c.merge(g, values),
+            (AggColumn::Ordered(c), PartialValue::Ordered(value)) => c.merge(g, value),
+            (AggColumn::Percentile(c), PartialValue::Sketch(sketch)) => c.merge(g, sketch),
             (_, PartialValue::SumInt(None) | PartialValue::SumFloat(None)) => {}
             (
                 _,
@@ -282,6 +316,9 @@ impl AggColumn {
             AggColumn::ExtremeString { values, .. } => {
                 Arc::new(StringArray::from_iter(values.iter().map(|s| s.as_deref())))
             }
+            AggColumn::Distinct(c) => c.finish(),
+            AggColumn::Ordered(c) => c.finish(),
+            AggColumn::Percentile(c) => c.finish(),
         }
     }
 }

@@ -128,9 +128,10 @@ impl WindowState {
         for (window, rows) in by_window {
             let table = match self.open.entry(window) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::btree_map::Entry::Vacant(e) => {
-                    e.insert(GroupTable::new(&self.keys, &self.aggs)?)
-                }
+                std::collections::btree_map::Entry::Vacant(e) => e.insert(
+                    GroupTable::new(&self.keys, &self.aggs)?
+                        .with_time_column(Some(self.time_column)),
+                ),
             };
             let rows = if rows.len() == batch.num_rows() {
                 batch.clone()
@@ -227,7 +228,8 @@ impl WindowState {
         }
         let mut out = Vec::new();
         for (members, start, end) in closed {
-            let mut table = GroupTable::new(&self.keys, &self.aggs)?;
+            let mut table =
+                GroupTable::new(&self.keys, &self.aggs)?.with_time_column(Some(self.time_column));
             table.update(&take_record_batch(&rows, &UInt32Array::from(members))?)?;
             out.extend(self.result(&table, |_| (start, end))?);
         }

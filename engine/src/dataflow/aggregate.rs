@@ -25,6 +25,8 @@ pub struct AggregateSpec {
     pub batch_size: usize,
     /// This worker's index: worker 0 emits a global aggregate (one row even for no input).
     pub worker: usize,
+    /// Input column with each row's event time (`first`/`last`).
+    pub time_column: Option<usize>,
     pub context: String,
     pub rows_out: Arc<AtomicU64>,
 }
@@ -43,6 +45,7 @@ impl<'scope> AggregateBatches for BatchStream<'scope> {
             schema,
             batch_size,
             worker,
+            time_column,
             context,
             rows_out,
         } = spec;
@@ -50,7 +53,7 @@ impl<'scope> AggregateBatches for BatchStream<'scope> {
         let new_table = {
             let (keys, aggs, context, shared) =
                 (keys.clone(), aggs.clone(), context.clone(), shared.clone());
-            move || match GroupTable::new(&keys, &aggs) {
+            move || match GroupTable::new(&keys, &aggs).map(|t| t.with_time_column(time_column)) {
                 Ok(table) => Some(table),
                 Err(e) => {
                     shared.failures.record(&context, e);
