@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use sluice_dsl::diagnostic::Diagnostic;
 use sluice_dsl::plan::LogicalPlan;
 use sluice_engine::config::{EngineConfig, GpuMode};
-use sluice_engine::{RunOptions, lower, run};
+use sluice_engine::{RunOptions, lower, run, run_test};
 
 /// Exit codes (documented in README.md).
 mod exit {
@@ -54,6 +54,14 @@ enum Command {
         /// Print no summary on stderr.
         #[arg(long, short)]
         quiet: bool,
+    },
+    /// Run the pipeline's `test` blocks: given rows in, expected rows compared (exit 0 when all
+    /// pass, 1 when any fails, 2 when the file has errors).
+    Test {
+        file: PathBuf,
+        /// Worker threads.
+        #[arg(long, short)]
+        workers: Option<usize>,
     },
     /// Rewrite a pipeline file in canonical form (idempotent).
     Fmt {
@@ -116,6 +124,9 @@ enum CliError {
     Run(#[from] sluice_engine::RunError),
     #[error("{0} is not formatted; run `sluice fmt {0}`")]
     NotFormatted(String),
+    /// Already reported on stdout.
+    #[error("{0} test(s) failed")]
+    TestsFailed(usize),
 }
 
 impl CliError {
@@ -124,7 +135,10 @@ impl CliError {
             CliError::Diagnostics { .. } | CliError::Config(_) | CliError::Read { .. } => {
                 exit::INVALID
             }
-            CliError::Write { .. } | CliError::Run(_) | CliError::NotFormatted(_) => exit::FAILED,
+            CliError::Write { .. }
+            | CliError::Run(_)
+            | CliError::NotFormatted(_)
+            | CliError::TestsFailed(_) => exit::FAILED,
         }
     }
 }
@@ -140,7 +154,7 @@ fn main() -> ExitCode {
     match try_main(Cli::parse()) {
         Ok(()) => ExitCode::from(exit::OK),
         Err(e) => {
-            if !matches!(e, CliError::Diagnostics { .. }) {
+            if !matches!(e, CliError::Diagnostics { .. } | CliError::TestsFailed(_)) {
                 eprintln!("error: {e}");
             }
             ExitCode::from(e.exit_code())
@@ -201,6 +215,7 @@ fn try_main(cli: Cli) -> Result<(), CliError> {
             }
             Ok(())
         }
+        Command::Test { file, workers } => test(&file, workers),
         Command::Fmt {
             file,
             check,
@@ -227,6 +242,45 @@ fn try_main(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
     }
+}
+
+/// `sluice test`: one `test "..." ... ok|FAILED` line per test (a diff under a failure), then
+/// `N passed, N failed`.
+fn test(file: &Path, workers: Option<usize>) -> Result<(), CliError> {
+    let (plan, source) = compile(file)?;
+    let config = engine_config(&EngineArgs {
+        config: None,
+        workers,
+        batch_size: None,
+        gpu: None,
+        metrics_listen: None,
+    })?;
+    let physical = lower(&plan, &config).map_err(|diags| report(file, &source, &diags))?;
+    let (mut passed, mut failed) = (0, 0);
+    for case in &plan.tests {
+        let name = sluice_dsl::plan::Value::String(case.description.clone());
+        match run_test(&physical, case) {
+            Ok(outcome) if outcome.passed() => {
+                passed += 1;
+                println!("test {name} ... ok");
+            }
+            Ok(outcome) => {
+                failed += 1;
+                println!("test {name} ... FAILED");
+                print!("{}", outcome.report());
+            }
+            Err(e) => {
+                failed += 1;
+                println!("test {name} ... FAILED");
+                println!("  error: {e}");
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        return Err(CliError::TestsFailed(failed));
+    }
+    Ok(())
 }
 
 fn read(file: &Path) -> Result<String, CliError> {

@@ -118,8 +118,20 @@ fn every_golden_file_reports_exactly_its_expected_diagnostics() {
 fn every_shipped_pipeline_checks_clean() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines");
     let mut count = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
+    // Subdirectories too (`pipelines/nexmark/`).
+    let mut dirs = vec![dir.clone()];
+    let mut paths = Vec::new();
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                paths.push(path);
+            }
+        }
+    }
+    for path in paths {
         if path.extension().is_none_or(|e| e != "sluice") {
             continue;
         }

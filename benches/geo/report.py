@@ -34,7 +34,7 @@ BIN_MS = 100  # = epoch_ms: the lag is sampled at the end of every such bin
 PRE_FROM_MS = 300  # the baseline lag is the median over [PRE_FROM_MS, after_ms)
 LAG_SLACK_S = 0.1  # caught up: lag back within one epoch of the baseline (and staying there)
 GROWTH_WINDOW_MS = 1000  # rebalanced: the lag grows by at most GROWTH_MAX_S over every window
-GROWTH_MAX_S = 0.03  # of this length from then until the input ends (3% of the input rate)
+GROWTH_MAX_S = 0.02  # of this length from then until the input ends (2% of the input rate)
 
 LABELS = {
     "bounded": "geo bounded (defaults: slack 0.05)",
@@ -46,6 +46,11 @@ LABELS = {
     "nycap2-static": "geo bounded, New York capacity 2.0, adaptive = false",
     "nearest": "geo nearest only",
     "hash": "hash(id)",
+    "paced-bounded": "geo bounded (defaults: slack 0.05)",
+    "paced-nearest": "geo nearest only",
+    "paced-hash": "hash(id)",
+    "paced-static": "geo bounded, adaptive = false",
+    "paced-slack050": "geo bounded, slack = 0.5",
     "slow-bounded": "geo bounded (defaults)",
     "slow-nearest": "geo nearest only",
     "slow-hash": "hash(id)",
@@ -203,7 +208,7 @@ def rebalance(timeline, slow, total, rate):
     slowed = sum(r for _, w, r in after if w == slow["index"])
     share = slowed / max(1, sum(r for _, _, r in after))
     if len(idx) < 2:
-        return "n/a", "n/a", base, float("nan"), share
+        return "n/a", "n/a", base, float("nan"), float("nan"), share
     first, last = idx[0], idx[-1]
     end_lag = float(lag[last])
     w = GROWTH_WINDOW_MS // BIN_MS
@@ -222,7 +227,8 @@ def rebalance(timeline, slow, total, rate):
         while b - 1 >= first and ok[b - 1]:
             b -= 1
         caught_up = (edges[b] - t0) / 1000 if b > first else 0.0
-    return rebalanced, caught_up, base, end_lag, share
+    peak = float(lag[first:last + 1].max())
+    return rebalanced, caught_up, base, peak, end_lag, share
 
 
 def ny_index(sites):
@@ -248,10 +254,10 @@ def fmt_rb(rb):
 
 def main():
     d, rate = sys.argv[1], float(sys.argv[2])
-    kinds = {}
+    kinds, sources = {}, {}
     for line in open(os.path.join(d, "configs.txt")):
-        name, kind, _source = line.split()
-        kinds[name] = kind
+        name, kind, source = line.split()
+        kinds[name], sources[name] = kind, source
     runs = {}
     for path in sorted(glob.glob(os.path.join(d, "res", "*.json"))):
         workload, config, _rep = os.path.basename(path)[:-5].split("__")
@@ -292,8 +298,9 @@ def main():
                 pace = feed_pace(feed)
                 if pace is None or abs(pace[0] / rate - 1) > 0.02:
                     problems.append(f"{w}/{c}: feed.py did not keep its pace: {pace}")
-                rb, cu, base, end_lag, share = rebalance(route["timeline"], cfg["slow"], wl.n, rate)
-                row.update(rb=rb, cu=cu, base=base, end_lag=end_lag, slow_share=share,
+                rb, cu, base, peak, end_lag, share = rebalance(
+                    route["timeline"], cfg["slow"], wl.n, rate)
+                row.update(rb=rb, cu=cu, base=base, peak=peak, end_lag=end_lag, slow_share=share,
                            tail=s["wall"] - wl.n / rate)
             per.append(row)
         rows[(w, c)] = per
@@ -302,28 +309,33 @@ def main():
     reps = max(len(p) for p in rows.values())
     print(f"{reps} run(s) per configuration; each cell is the median over them.\n")
 
-    file_cfgs = [c for c in kinds if not cfgs[c]["slow"]]
-    for w, wl in workloads.items():
-        if not any((w, c) in rows for c in file_cfgs):
-            continue
-        geo = wl.geometry(cfgs["bounded"]["sites"])
-        share = geo.nearest_counts / wl.n
-        print(f"**{w}** (file, {wl.n:,} records): nearest worker NY / CHI / LA / HOU = "
-              + " / ".join(f"{x:.1%}" for x in share)
-              + "; best possible share at the nearest worker with max/mean <= 1.10 and equal "
-              f"capacities: {geo.best_nearest(1.10, [1] * 4):.1%}\n")
-        print("| routing | max/mean load | at nearest worker | best possible at this bound "
-              "| mean km to worker | wall s | records/s |")
-        print("|---|---|---|---|---|---|---|")
-        for c in file_cfgs:
-            if (w, c) not in rows:
+    for source in ("file", "stdin"):
+        group = [c for c in kinds if sources[c] == source and not cfgs[c]["slow"]]
+        for w, wl in workloads.items():
+            present = [c for c in group if (w, c) in rows]
+            if not present:
                 continue
-            per, cfg = rows[(w, c)], cfgs[c]
-            best = ("-" if kinds[c] == "hash" or cfg["policy"] == "nearest"
-                    else f"{geo.best_nearest(1 + cfg['slack'], cfg['caps']):.1%}")
-            print(f"| {LABELS[c]} | {med(per, 'mm'):.3f} | {med(per, 'near'):.1%} | {best} "
-                  f"| {med(per, 'km'):,.0f} | {med(per, 'wall'):.2f} | {med(per, 'rps'):,.0f} |")
-        print()
+            geo = wl.geometry(cfgs[present[0]]["sites"])
+            share = geo.nearest_counts / wl.n
+            ny = ny_index(cfgs[present[0]]["sites"])
+            order = [ny] + [j for j in range(len(share)) if j != ny]
+            how = ("file, every worker reads its part" if source == "file" else
+                   f"stdin paced at {rate:,.0f} records/s, no slow-down")
+            print(f"**{w}** ({how}; {wl.n:,} records): nearest worker NY / CHI / LA / HOU = "
+                  + " / ".join(f"{share[j]:.1%}" for j in order)
+                  + "; best possible share at the nearest worker with max/mean <= 1.10 and "
+                  f"equal capacities: {geo.best_nearest(1.10, [1] * 4):.1%}\n")
+            print("| routing | max/mean load | at nearest worker | best possible at this bound "
+                  "| mean km to worker | wall s | records/s |")
+            print("|---|---|---|---|---|---|---|")
+            for c in present:
+                per, cfg = rows[(w, c)], cfgs[c]
+                best = ("-" if kinds[c] == "hash" or cfg["policy"] == "nearest"
+                        else f"{geo.best_nearest(1 + cfg['slack'], cfg['caps']):.1%}")
+                print(f"| {LABELS[c]} | {med(per, 'mm'):.3f} | {med(per, 'near'):.1%} | {best} "
+                      f"| {med(per, 'km'):,.0f} | {med(per, 'wall'):.2f} "
+                      f"| {med(per, 'rps'):,.0f} |")
+            print()
 
     slow_runs = sorted(((w, c) for (w, c) in rows if cfgs[c]["slow"]),
                        key=lambda k: (k[0], list(kinds).index(k[1])))
@@ -338,9 +350,10 @@ def main():
               f"afterwards: {fair:.1%}; the most it can keep up with: "
               f"{1e9 / (cfg['row_cost_ns'] * slow['factor']) / rate:.1%} of the input\n")
         print("| routing | wall s | after input end (s) | NY share of all records "
-              "| NY share of rows processed after the slow-down | lag before (s) "
-              "| lag at input end (s) | lag stops growing after | lag back to baseline after |")
-        print("|---|---|---|---|---|---|---|---|---|")
+              "| NY share of rows processed after the slow-down "
+              "| lag s: before / peak after / at input end "
+              "| lag stops growing after | lag back to baseline after |")
+        print("|---|---|---|---|---|---|---|---|")
 
         def timing(per, key):
             each = [r[key] for r in per]
@@ -352,8 +365,9 @@ def main():
         for w, c in slow_runs:
             per = rows[(w, c)]
             print(f"| {LABELS[c]} | {med(per, 'wall'):.2f} | {med(per, 'tail'):.2f} "
-                  f"| {med(per, 'ny'):.1%} | {med(per, 'slow_share'):.1%} | {med(per, 'base'):.2f} "
-                  f"| {med(per, 'end_lag'):.2f} | {timing(per, 'rb')} | {timing(per, 'cu')} |")
+                  f"| {med(per, 'ny'):.1%} | {med(per, 'slow_share'):.1%} "
+                  f"| {med(per, 'base'):.2f} / {med(per, 'peak'):.2f} / {med(per, 'end_lag'):.2f} "
+                  f"| {timing(per, 'rb')} | {timing(per, 'cu')} |")
         print()
 
     print("checks: " + ("counts OK (every run read and routed every record and wrote the "

@@ -59,6 +59,7 @@ for c in bounded nearest hash static slack010 slack050 slack050-static nycap2 ny
   run skewed "$c"
 done
 for c in bounded nearest hash static; do run flights "$c"; done
+for c in paced-bounded paced-nearest paced-hash paced-static paced-slack050; do run skewed "$c"; done
 for c in slow-bounded slow-hash slow-nearest; do run skewed "$c"; done
 
 echo "machine: $(. /etc/os-release; echo "$PRETTY_NAME"), $(nproc) cores; $(date -u +%F); $("$BIN" --version 2>/dev/null || echo sluice)"

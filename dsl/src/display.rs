@@ -210,8 +210,8 @@ impl Display for ConnectorSpec {
                 seed,
             } => {
                 let kind = match kind {
-                    GeneratorKind::GeoPoints => "geo_points",
-                    GeneratorKind::Nexmark => "nexmark",
+                    GeneratorKind::GeoPoints => "geo_points".to_string(),
+                    GeneratorKind::Nexmark(of) => format!("nexmark, events_of={:?}", of.name()),
                 };
                 write!(
                     f,

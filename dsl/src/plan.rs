@@ -220,7 +220,43 @@ pub enum Format {
 pub enum GeneratorKind {
     /// Columns: id int, lat float, lon float, value float, event_time timestamp.
     GeoPoints,
-    Nexmark,
+    /// The Nexmark event sequence; the source yields the events of one kind
+    /// (`events_of = "bid" | "auction" | "person"`, default bids).
+    Nexmark(NexmarkEvents),
+}
+
+/// `generator(nexmark, seed = S)` takes seeds below this: seed `S` selects its own window of the
+/// (infinite, deterministic) Nexmark event sequence, see the engine's `generator/nexmark.rs`.
+pub const NEXMARK_SEEDS: u64 = 1 << 24;
+
+/// Which events of the Nexmark sequence a `generator(nexmark, events_of = ...)` source yields.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum NexmarkEvents {
+    #[default]
+    Bid,
+    Auction,
+    Person,
+}
+
+impl NexmarkEvents {
+    pub const ALL: [NexmarkEvents; 3] = [
+        NexmarkEvents::Bid,
+        NexmarkEvents::Auction,
+        NexmarkEvents::Person,
+    ];
+
+    /// The `events_of` value: `bid`, `auction` or `person`.
+    pub fn name(self) -> &'static str {
+        match self {
+            NexmarkEvents::Bid => "bid",
+            NexmarkEvents::Auction => "auction",
+            NexmarkEvents::Person => "person",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<NexmarkEvents> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
 }
 
 /// A connector with its arguments checked and `${VAR}` expanded.

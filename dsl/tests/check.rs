@@ -3,8 +3,8 @@
 
 use sluice_dsl::diagnostic::Diagnostic;
 use sluice_dsl::plan::{
-    AggFunc, ConnectorSpec, DataType, GeneratorKind, InputRef, LogicalPlan, OpKind, Placement,
-    SinkMode, StreamNode, TExpr, Value,
+    AggFunc, ConnectorSpec, DataType, GeneratorKind, InputRef, LogicalPlan, NexmarkEvents, OpKind,
+    Placement, SinkMode, StreamNode, TExpr, Value,
 };
 
 const PRELUDE: &str = r#"
@@ -514,7 +514,7 @@ fn connectors_formats_and_settings() {
     assert_eq!(
         p.sources[2].connector,
         ConnectorSpec::Generator {
-            kind: GeneratorKind::Nexmark,
+            kind: GeneratorKind::Nexmark(NexmarkEvents::Bid),
             events: 1_000_000,
             rate: 10,
             seed: 0
@@ -559,6 +559,86 @@ fn connectors_formats_and_settings() {
             "E0111 `stdin` cannot be used as a sink",
             "E0130 unknown sink mode `appendd`",
         ]
+    );
+}
+
+#[test]
+fn nexmark_events_of() {
+    let p = ok(r#"
+        source bids = generator(nexmark, events = 100, seed = 3)
+        source auctions = generator(nexmark, events = 100, seed = 3, events_of = "auction")
+        source persons = generator(nexmark, events_of = "${KIND:-person}", events = 100, seed = 3)
+        source more_bids = generator(nexmark, events_of = "bid")
+    "#);
+    let kinds: Vec<_> = p.sources[1..]
+        .iter()
+        .map(|s| match s.connector {
+            ConnectorSpec::Generator {
+                kind: GeneratorKind::Nexmark(of),
+                ..
+            } => of,
+            _ => panic!("not nexmark"),
+        })
+        .collect();
+    use NexmarkEvents::*;
+    assert_eq!(kinds, [Bid, Auction, Person, Bid]);
+    assert_eq!(
+        p.sources[1].schema.to_string(),
+        "[auction: int, bidder: int, price: int, channel: string, url: string, \
+         event_time: timestamp, extra: string]"
+    );
+    assert_eq!(
+        p.sources[2].schema.to_string(),
+        "[id: int, item_name: string, description: string, initial_bid: int, reserve: int, \
+         event_time: timestamp, expires: timestamp, seller: int, category: int, extra: string]"
+    );
+    assert_eq!(
+        p.sources[3].schema.to_string(),
+        "[id: int, name: string, email_address: string, credit_card: string, city: string, \
+         state: string, event_time: timestamp, extra: string]"
+    );
+    for s in &p.sources[1..] {
+        let et = s.event_time.expect("event_time by default");
+        assert_eq!(s.schema.fields[et].name, "event_time");
+    }
+
+    assert_eq!(
+        messages(
+            r#"
+            source a = generator(nexmark, events_of = "bids")
+            source b = generator(nexmark, events_of = bid)
+            source c = generator(geo_points, events_of = "bid")
+            source d = generator(nexmark, event_of = "bid")
+            source e = generator(nexmark, events_of = "bid", events_of = "person")
+            source f = generator(nexmark, seed = 16777216)
+            source g = generator(nexmark, events_of = "sale")
+            "#
+        ),
+        [
+            "E0112 unknown Nexmark event kind \"bids\" for `events_of`",
+            "E0112 `events_of` must be a string",
+            "E0112 `events_of` only applies to `generator(nexmark, ...)`",
+            "E0112 unknown argument `event_of` for `generator`",
+            "E0112 argument `events_of` is given twice",
+            "E0112 `seed` of `generator(nexmark, ...)` must be below 16777216",
+            "E0112 unknown Nexmark event kind \"sale\" for `events_of`",
+        ]
+    );
+    let ds = errors(r#"source a = generator(nexmark, events_of = "auctions")"#);
+    assert!(
+        ds[0]
+            .hint
+            .as_deref()
+            .unwrap_or("")
+            .contains("did you mean `auction`?")
+    );
+    let ds = errors(r#"source a = generator(nexmark, event_of = "bid")"#);
+    assert!(
+        ds[0]
+            .hint
+            .as_deref()
+            .unwrap_or("")
+            .contains("did you mean `events_of`?")
     );
 }
 

@@ -86,7 +86,7 @@ source clicks = kafka(topic = "clicks", brokers = "127.0.0.1:9092", group = "slu
   dead_letter = file("bad/clicks.jsonl") as jsonl
 }
 source more_bids = file("bids.csv") as csv {
-  schema { auction: int  bidder: int  price: int  channel: string  url: string  event_time: timestamp }
+  schema { auction: int  bidder: int  price: int  channel: string  url: string  event_time: timestamp  extra: string }
   header = false
   event_time = event_time
 }
@@ -124,14 +124,14 @@ sink l = stdout as jsonl <- located
 "#;
 
 const AUCTIONS_PLAN: &str = r#"pipeline auctions
-source bids: generator(nexmark, events=5000, rate=100, seed=3) schema=[auction: int, bidder: int, price: int, channel: string, url: string, event_time: timestamp] event_time=event_time max_out_of_order=0s
+source bids: generator(nexmark, events_of="bid", events=5000, rate=100, seed=3) schema=[auction: int, bidder: int, price: int, channel: string, url: string, event_time: timestamp, extra: string] event_time=event_time max_out_of_order=0s
 source clicks: kafka(topic="clicks", brokers="127.0.0.1:9092", group="sluice") as json schema=[auction: int, user: string?, lat: float, lon: float, event_time: timestamp] event_time=event_time max_out_of_order=250ms dead_letter=file("bad/clicks.jsonl") as jsonl
-source more_bids: file("bids.csv") as csv schema=[auction: int, bidder: int, price: int, channel: string, url: string, event_time: timestamp] header=false event_time=event_time max_out_of_order=0s
+source more_bids: file("bids.csv") as csv schema=[auction: int, bidder: int, price: int, channel: string, url: string, event_time: timestamp, extra: string] header=false event_time=event_time max_out_of_order=0s
 table users: stdin as jsonl schema=[user: string, region: string, tier: int?] key=[user]
 stream all_bids <- union(bids, more_bids)
   Filter: (price + 1) * 2 > 100 and not (channel == "web" or url is null)
   Distinct: on=[auction, bidder] within=1h
-  => [auction: int, bidder: int, price: int, channel: string, url: string, event_time: timestamp]
+  => [auction: int, bidder: int, price: int, channel: string, url: string, event_time: timestamp, extra: string]
 stream engaged <- all_bids
   Join: inner clicks on auction == clicks.auction within=10m
   Join: left users on user == users.user

@@ -16,9 +16,11 @@ pub mod physical;
 pub mod route;
 pub mod run;
 pub mod summary;
+pub mod testing;
 pub mod wire;
 
 pub use config::EngineConfig;
 pub use physical::{PhysicalPlan, lower};
 pub use run::{RunError, RunOptions, run};
 pub use summary::RunSummary;
+pub use testing::{TestOutcome, run_test};

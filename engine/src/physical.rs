@@ -10,8 +10,7 @@ use arrow_schema::SchemaRef;
 use sluice_dsl::ast::Span;
 use sluice_dsl::diagnostic::Diagnostic;
 use sluice_dsl::plan::{
-    AggFunc, ConnectorSpec, Format, GeneratorKind, InputRef, LogicalPlan, OpKind, Placement,
-    RouteKind, SinkMode,
+    AggFunc, ConnectorSpec, Format, InputRef, LogicalPlan, OpKind, Placement, RouteKind, SinkMode,
 };
 
 use crate::aggregate::state::supported;
@@ -64,21 +63,12 @@ fn unsupported(what: &str, span: Span, hint: &str) -> Diagnostic {
 pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, Vec<Diagnostic>> {
     let mut errors = Vec::new();
     for source in plan.sources.iter().chain(&plan.tables) {
-        match &source.connector {
-            ConnectorSpec::Kafka { .. } => errors.push(unsupported(
+        if let ConnectorSpec::Kafka { .. } = &source.connector {
+            errors.push(unsupported(
                 "the `kafka` connector",
                 source.span,
                 "Kafka sources and sinks come with the Kafka work; use file(...) or stdin for now",
-            )),
-            ConnectorSpec::Generator {
-                kind: GeneratorKind::Nexmark,
-                ..
-            } => errors.push(unsupported(
-                "the `nexmark` generator",
-                source.span,
-                "generator(geo_points, ...) runs today",
-            )),
-            _ => {}
+            ));
         }
     }
     for stream in &plan.streams {
@@ -103,6 +93,25 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
             }
             match &op.kind {
                 OpKind::Filter(_) | OpKind::Project(_) | OpKind::Route(_) => {}
+                OpKind::Join {
+                    right: right @ InputRef::Stream(_),
+                    within: Some(_),
+                    ..
+                } => {
+                    if time_column_of(plan, stream, index).is_none()
+                        || input_time_column(plan, right).is_none()
+                    {
+                        errors.push(
+                            Diagnostic::error(
+                                "E0405",
+                                "a stream-stream join needs the event-time column of both sides in its inputs",
+                                op.span,
+                            )
+                            .with_label("no event time on one side")
+                            .with_hint("set `event_time` on both sources and keep those columns in the `select`s"),
+                        );
+                    }
+                }
                 OpKind::Join {
                     right: InputRef::Table(t),
                     within: None,
@@ -253,6 +262,19 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
     })
 }
 
+/// The event-time column of a stream input: its root source's `event_time` column, found by
+/// name (and type) in the input's schema.
+pub fn input_time_column(plan: &LogicalPlan, input: &InputRef) -> Option<usize> {
+    let source = &plan.sources[crate::dataflow::root_source(plan, input)?];
+    let name = &source.schema.fields[source.event_time?].name;
+    let schema = match input {
+        InputRef::Source(i) => &plan.sources[*i].schema,
+        InputRef::Table(i) => &plan.tables[*i].schema,
+        InputRef::Stream(i) => &plan.streams[*i].schema,
+    };
+    crate::aggregate::window::time_column(schema, name)
+}
+
 /// The event-time column in the input of operator `index` of `stream`: the root source's
 /// `event_time` column, found by name (and type) in that input's schema.
 fn time_column_of(
@@ -397,6 +419,19 @@ impl fmt::Display for PhysicalPlan {
                     OpKind::Route(RouteKind::RoundRobin) => {
                         writeln!(f, "  RouteRoundRobin")?;
                         writeln!(f, "  Exchange: row i of worker w to (w + i) % {n}")?;
+                    }
+                    OpKind::Join {
+                        left_outer,
+                        right_name,
+                        within: Some(within),
+                        ..
+                    } => {
+                        writeln!(f, "  KeyBy: both sides exchanged by hash(keys) % {n}")?;
+                        writeln!(
+                            f,
+                            "  IntervalJoin{} {right_name}: |t_left - t_right| <= {within} ms, state dropped once time + within < frontier",
+                            if *left_outer { " (left)" } else { "" }
+                        )?;
                     }
                     OpKind::Join {
                         left_outer,

@@ -6,11 +6,11 @@
 use super::{Checker, suggest};
 use crate::ast::{Arg, Connector, Expr, ExprKind, Ident, Literal, UnaryOp};
 use crate::diagnostic::Diagnostic;
-use crate::plan::{ConnectorSpec, Format, GeneratorKind};
+use crate::plan::{ConnectorSpec, Format, GeneratorKind, NEXMARK_SEEDS, NexmarkEvents};
 
 pub(crate) const CONNECTORS: &[&str] = &["file", "stdin", "stdout", "generator", "kafka"];
 const GENERATORS: &[&str] = &["geo_points", "nexmark"];
-const GENERATOR_ARGS: &[&str] = &["events", "rate", "seed"];
+const GENERATOR_ARGS: &[&str] = &["events", "rate", "seed", "events_of"];
 const KAFKA_ARGS: &[&str] = &["topic", "brokers", "group"];
 
 /// Where a connector is used; decides which connectors are allowed.
@@ -153,7 +153,7 @@ impl Checker<'_> {
                 name,
             }) => match name.name.as_str() {
                 "geo_points" => Some(GeneratorKind::GeoPoints),
-                "nexmark" => Some(GeneratorKind::Nexmark),
+                "nexmark" => Some(GeneratorKind::Nexmark(NexmarkEvents::Bid)),
                 other => {
                     self.report(
                         Diagnostic::error(
@@ -191,8 +191,10 @@ impl Checker<'_> {
         };
         let mut values = [1_000_000u64, 0, 0];
         let mut ok = kind.is_some();
+        let mut kind = kind;
         let rest = if kind_arg.is_some() { &args[1..] } else { args };
         let mut seen: Vec<&Ident> = Vec::new();
+        let mut seed_span = None;
         for a in rest {
             let Some(n) = &a.name else {
                 self.report(
@@ -212,16 +214,40 @@ impl Checker<'_> {
                 continue;
             }
             seen.push(n);
+            if n.name == "events_of" {
+                match self.nexmark_events_of(kind, n, &a.value) {
+                    Some(of) => kind = Some(GeneratorKind::Nexmark(of)),
+                    None => ok = false,
+                }
+                continue;
+            }
             let slot = GENERATOR_ARGS
                 .iter()
                 .position(|x| *x == n.name)
                 .unwrap_or(0);
+            if n.name == "seed" {
+                seed_span = Some(a.value.span);
+            }
             match self.count_arg(&a.value, &n.name) {
                 Some(v) => values[slot] = v,
                 None => ok = false,
             }
         }
         let [events, rate, seed] = values;
+        if let (Some(GeneratorKind::Nexmark(_)), Some(span)) = (kind, seed_span)
+            && seed >= NEXMARK_SEEDS
+        {
+            self.report(
+                Diagnostic::error(
+                    "E0112",
+                    format!("`seed` of `generator(nexmark, ...)` must be below {NEXMARK_SEEDS}"),
+                    span,
+                )
+                .with_label("seed too large")
+                .with_hint("each seed selects its own window of the Nexmark event sequence; use a smaller seed"),
+            );
+            ok = false;
+        }
         Some(ConnectorSpec::Generator {
             kind: kind?,
             events,
@@ -229,6 +255,43 @@ impl Checker<'_> {
             seed,
         })
         .filter(|_| ok)
+    }
+
+    /// `events_of = "bid" | "auction" | "person"` of `generator(nexmark, ...)`. `kind` is the
+    /// generator kind as far as known (`None` after an error on it).
+    fn nexmark_events_of(
+        &mut self,
+        kind: Option<GeneratorKind>,
+        n: &Ident,
+        value: &Expr,
+    ) -> Option<NexmarkEvents> {
+        if kind == Some(GeneratorKind::GeoPoints) {
+            self.report(
+                Diagnostic::error(
+                    "E0112",
+                    "`events_of` only applies to `generator(nexmark, ...)`",
+                    n.span,
+                )
+                .with_label("not a nexmark generator")
+                .with_hint("remove `events_of`; `geo_points` has one kind of record"),
+            );
+            return None;
+        }
+        let name = self.string_arg(value, "`events_of`")?;
+        let of = NexmarkEvents::from_name(&name);
+        if of.is_none() {
+            let valid = NexmarkEvents::ALL.map(NexmarkEvents::name);
+            self.report(
+                Diagnostic::error(
+                    "E0112",
+                    format!("unknown Nexmark event kind \"{name}\" for `events_of`"),
+                    value.span,
+                )
+                .with_label("expected \"bid\", \"auction\" or \"person\"")
+                .with_hint(suggest(&name, &valid, "kinds")),
+            );
+        }
+        of
     }
 
     fn kafka_args(&mut self, c: &Connector, args: &[Arg]) -> Option<ConnectorSpec> {

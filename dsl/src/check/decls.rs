@@ -7,7 +7,9 @@ use crate::ast::{
     ColumnDef, Connector, Expr, ExprKind, Ident, Literal, Setting, SettingValue, SourceDecl, Span,
 };
 use crate::diagnostic::{Diagnostic, did_you_mean};
-use crate::plan::{ConnectorSpec, DataType, Field, Format, GeneratorKind, Schema, SourceNode};
+use crate::plan::{
+    ConnectorSpec, DataType, Field, Format, GeneratorKind, NexmarkEvents, Schema, SourceNode,
+};
 
 const SOURCE_SETTINGS: &[&str] = &[
     "schema",
@@ -23,10 +25,18 @@ const TYPES: &[&str] = &["bool", "int", "float", "string", "timestamp", "duratio
 /// The fixed schema of a generator.
 ///
 /// - `geo_points`: `id: int, lat: float, lon: float, value: float, event_time: timestamp`.
-/// - `nexmark`: the NEXMark bid stream, flattened: `auction: int, bidder: int, price: int,
-///   channel: string, url: string, event_time: timestamp` (price in cents).
+/// - `nexmark`: the event structs of the `nexmark` crate, one schema per `events_of` kind,
+///   times as timestamps (ms), prices in cents:
+///   - `bid`: `auction: int, bidder: int, price: int, channel: string, url: string,
+///     event_time: timestamp, extra: string`;
+///   - `auction`: `id: int, item_name: string, description: string, initial_bid: int,
+///     reserve: int, event_time: timestamp, expires: timestamp, seller: int, category: int,
+///     extra: string`;
+///   - `person`: `id: int, name: string, email_address: string, credit_card: string,
+///     city: string, state: string, event_time: timestamp, extra: string`.
 ///
-/// Both carry their event time in `event_time`, which is the default `event_time` setting.
+/// All carry their event time in `event_time` (the crate's `date_time`), which is the default
+/// `event_time` setting.
 pub fn generator_schema(kind: GeneratorKind) -> Schema {
     use DataType::*;
     let cols: &[(&str, DataType)] = match kind {
@@ -37,13 +47,36 @@ pub fn generator_schema(kind: GeneratorKind) -> Schema {
             ("value", Float),
             ("event_time", Timestamp),
         ],
-        GeneratorKind::Nexmark => &[
+        GeneratorKind::Nexmark(NexmarkEvents::Bid) => &[
             ("auction", Int),
             ("bidder", Int),
             ("price", Int),
             ("channel", String),
             ("url", String),
             ("event_time", Timestamp),
+            ("extra", String),
+        ],
+        GeneratorKind::Nexmark(NexmarkEvents::Auction) => &[
+            ("id", Int),
+            ("item_name", String),
+            ("description", String),
+            ("initial_bid", Int),
+            ("reserve", Int),
+            ("event_time", Timestamp),
+            ("expires", Timestamp),
+            ("seller", Int),
+            ("category", Int),
+            ("extra", String),
+        ],
+        GeneratorKind::Nexmark(NexmarkEvents::Person) => &[
+            ("id", Int),
+            ("name", String),
+            ("email_address", String),
+            ("credit_card", String),
+            ("city", String),
+            ("state", String),
+            ("event_time", Timestamp),
+            ("extra", String),
         ],
     };
     Schema::new(

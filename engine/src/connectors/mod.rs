@@ -10,7 +10,8 @@
 //! file/        file("...") as csv | jsonl: byte-range split, chunked line reader (lines.rs),
 //!              csv_reader.rs, jsonl_reader.rs, and the record loop shared with stdin (mod.rs)
 //! stdio.rs     stdin source (worker 0 reads it; stdout is a sink target)
-//! generator/   generator(geo_points, ...)
+//! generator/   generator(geo_points, ...), generator(nexmark, ...) (the `nexmark` crate)
+//! memory.rs    rows held in memory (the `given` rows of `sluice test`)
 //! sink.rs      SinkTarget for file(...) and stdout; encode.rs: csv / jsonl row encoders
 //! columns.rs   column buffers with row rollback -> RecordBatch
 //! scalar.rs    text forms of ints, floats, bools, timestamps, durations (parse and write)
@@ -21,6 +22,7 @@ pub mod dead_letter;
 pub mod encode;
 pub mod file;
 pub mod generator;
+pub mod memory;
 pub mod sink;
 pub mod stdio;
 
@@ -45,7 +47,7 @@ pub use generator::geo_points::{GeoPoint, geo_point};
 pub use sink::SinkTarget;
 
 /// Opens worker `ctx.worker`'s reader of a source: `file(...)` and `stdin` as csv or jsonl,
-/// `generator(geo_points, ...)`. Other connectors are `ConnectorError::Unsupported`.
+/// `generator(geo_points | nexmark, ...)`. Other connectors are `ConnectorError::Unsupported`.
 /// Configuration errors (a schema column missing from a csv header, an unreadable file) are
 /// returned here, before any record is read.
 pub fn open_source(

@@ -6,6 +6,7 @@
 
 mod aggregate;
 mod filter;
+mod interval_join;
 mod join;
 mod project;
 mod read;
@@ -16,7 +17,7 @@ mod write;
 use std::sync::{Arc, Mutex};
 
 use arrow_array::RecordBatch;
-use sluice_dsl::plan::{InputRef, OpKind, SourceNode};
+use sluice_dsl::plan::{InputRef, OpKind, SourceNode, TExpr, TypedExpr};
 use timely::dataflow::operators::Concatenate;
 use timely::dataflow::{Scope, Stream};
 
@@ -26,6 +27,7 @@ use crate::run::RunShared;
 
 pub use aggregate::{AggregateBatches, AggregateSpec};
 pub use filter::FilterBatches;
+pub use interval_join::{IntervalJoin, IntervalJoinSpec};
 pub use join::{JoinSpec, JoinTable};
 pub use project::ProjectBatches;
 pub use read::{EventTimeSpec, read_source};
@@ -198,6 +200,54 @@ pub fn build_streams<'scope>(
                             input_schema,
                             schema: plan.arrow_schemas[index][op_index].clone(),
                             batch_size: plan.batch_size,
+                            worker,
+                            workers,
+                            context,
+                            rows_out,
+                            late,
+                        },
+                        shared.clone(),
+                    )
+                }
+                OpKind::Join {
+                    left_outer,
+                    right: right @ InputRef::Stream(r),
+                    keys,
+                    right_columns,
+                    within: Some(within),
+                    ..
+                } => {
+                    let Some(right_stream) = streams[*r].clone() else {
+                        continue;
+                    };
+                    let right_schema = &logical.streams[*r].schema;
+                    let right_keys = keys
+                        .iter()
+                        .map(|(_, c)| {
+                            let f = &right_schema.fields[*c];
+                            TypedExpr {
+                                kind: TExpr::Column(*c, f.name.clone()),
+                                ty: f.ty,
+                                nullable: f.nullable,
+                            }
+                        })
+                        .collect();
+                    let late = root_source(logical, &node.inputs[0])
+                        .and_then(|s| shared.sources[s].as_ref())
+                        .map(|s| s.dead_letters.clone());
+                    stream.interval_join(
+                        right_stream,
+                        IntervalJoinSpec {
+                            left_outer: *left_outer,
+                            left_keys: keys.iter().map(|(e, _)| e.clone()).collect(),
+                            right_keys,
+                            right_columns: right_columns.clone(),
+                            left_time: plan.time_columns[index][op_index].unwrap_or(0),
+                            right_time: crate::physical::input_time_column(logical, right)
+                                .unwrap_or(0),
+                            within: *within,
+                            schema: plan.arrow_schemas[index][op_index].clone(),
+                            right_schema: crate::arrow_schema_map::arrow_schema(right_schema),
                             worker,
                             workers,
                             context,

@@ -2,6 +2,7 @@
 //! read, so that a run is reproducible from its seed and its size is only a number.
 
 pub(crate) mod geo_points;
+pub(crate) mod nexmark;
 
 use sluice_dsl::plan::{ConnectorSpec, GeneratorKind, SourceNode};
 
@@ -28,6 +29,6 @@ pub(crate) fn open_generator(
         GeneratorKind::GeoPoints => Ok(Box::new(geo_points::GeoPoints::new(
             node, ctx, *events, *rate, *seed,
         )?)),
-        GeneratorKind::Nexmark => Err(ConnectorError::Unsupported("generator(nexmark)".into())),
+        GeneratorKind::Nexmark(of) => nexmark::open(node, ctx, *of, *events, *rate, *seed),
     }
 }

@@ -1,0 +1,425 @@
+//! `join STREAM on a == STREAM.b [and ...] within D` (and `left join ... within D`): an
+//! event-time interval join of two streams. Rows of both sides are exchanged by key; each
+//! worker keeps every row whose partners may still arrive, probes the other side's rows on
+//! arrival, and emits a pair when the keys are equal and the event times are at most `D`
+//! apart. State is bounded by `D` and the watermark: a row is dropped once
+//! `time + D < frontier`, because every later row that is not late has a time at or after the
+//! frontier. A row behind its batch's watermark is late: dead-lettered with reason `late`.
+//! A `left join` emits a left row that found no partner, with nulls, when it is dropped.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampMillisecondType;
+use arrow_array::{Array, ArrayRef, RecordBatch, UInt32Array, new_null_array};
+use arrow_row::{RowConverter, SortField};
+use arrow_schema::SchemaRef;
+use sluice_dsl::plan::TypedExpr;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::{Capability, Exchange};
+
+use super::BatchStream;
+use crate::arrow_schema_map::arrow_type;
+use crate::connectors::DeadLetterSink;
+use crate::expr::evaluate;
+use crate::route::{Routed, hash_targets, split_by_target};
+use crate::run::RunShared;
+use crate::wire::WireBatch;
+
+/// Everything an interval join needs on one worker.
+pub struct IntervalJoinSpec {
+    pub left_outer: bool,
+    /// Key expressions over the left input, and the matching right column expressions.
+    pub left_keys: Vec<TypedExpr>,
+    pub right_keys: Vec<TypedExpr>,
+    /// Right columns in the output, in order.
+    pub right_columns: Vec<usize>,
+    /// Event-time column of each side.
+    pub left_time: usize,
+    pub right_time: usize,
+    /// `within`, ms.
+    pub within: i64,
+    /// Output schema and the right side's schema.
+    pub schema: SchemaRef,
+    pub right_schema: SchemaRef,
+    pub worker: usize,
+    pub workers: usize,
+    pub context: String,
+    pub rows_out: Arc<AtomicU64>,
+    pub late: Option<Arc<DeadLetterSink>>,
+}
+
+/// Extension trait: interval join of two streams.
+pub trait IntervalJoin<'scope> {
+    fn interval_join(
+        self,
+        right: BatchStream<'scope>,
+        spec: IntervalJoinSpec,
+        shared: Arc<RunShared>,
+    ) -> Self;
+}
+
+fn key_by<'scope>(
+    stream: BatchStream<'scope>,
+    keys: Vec<TypedExpr>,
+    worker: usize,
+    workers: usize,
+    context: String,
+    shared: Arc<RunShared>,
+) -> timely::dataflow::Stream<'scope, u64, Vec<Routed>> {
+    stream
+        .unary::<CapacityContainerBuilder<Vec<Routed>>, _, _, _>(Pipeline, "KeyBy", move |_, _| {
+            move |input, output| {
+                input.for_each(|cap, data| {
+                    let mut session = output.session(&cap);
+                    for batch in data.drain(..) {
+                        let parts = hash_targets(&keys, &batch, workers)
+                            .map_err(|e| e.to_string())
+                            .and_then(|t| {
+                                split_by_target(&batch, &t, workers).map_err(|e| e.to_string())
+                            });
+                        match parts {
+                            Ok(parts) => {
+                                for (target, part) in parts {
+                                    session.give((target as u64, worker as u32, WireBatch(part)));
+                                }
+                            }
+                            Err(e) => shared.failures.record(&context, e),
+                        }
+                    }
+                });
+            }
+        })
+        .exchange(|r: &Routed| r.0)
+}
+
+impl<'scope> IntervalJoin<'scope> for BatchStream<'scope> {
+    fn interval_join(
+        self,
+        right: BatchStream<'scope>,
+        spec: IntervalJoinSpec,
+        shared: Arc<RunShared>,
+    ) -> Self {
+        let (w, n) = (spec.worker, spec.workers);
+        let left = key_by(
+            self,
+            spec.left_keys.clone(),
+            w,
+            n,
+            spec.context.clone(),
+            shared.clone(),
+        );
+        let right = key_by(
+            right,
+            spec.right_keys.clone(),
+            w,
+            n,
+            spec.context.clone(),
+            shared.clone(),
+        );
+        left.binary_frontier(
+            right,
+            Pipeline,
+            Pipeline,
+            "IntervalJoin",
+            move |_initial, _| {
+                let converter = RowConverter::new(
+                    spec.left_keys
+                        .iter()
+                        .map(|k| SortField::new(arrow_type(k.ty)))
+                        .collect(),
+                )
+                .expect("arrow-row encodes every language type");
+                let mut sides = [Side::default(), Side::default()];
+                let mut held: Option<Capability<u64>> = None;
+                move |(left, left_frontier), (right, right_frontier), output| {
+                    let mut arrivals: Vec<(usize, Capability<u64>, RecordBatch)> = Vec::new();
+                    left.for_each(|cap, data| {
+                        let Some(&t) = cap.least() else { return };
+                        data.drain(..).for_each(|(_, _, WireBatch(b))| {
+                            arrivals.push((0, cap.delayed(&t, 0), b))
+                        });
+                    });
+                    right.for_each(|cap, data| {
+                        let Some(&t) = cap.least() else { return };
+                        data.drain(..).for_each(|(_, _, WireBatch(b))| {
+                            arrivals.push((1, cap.delayed(&t, 0), b))
+                        });
+                    });
+                    for (side, cap, batch) in arrivals {
+                        if held.as_ref().is_none_or(|h| cap.time() < h.time()) {
+                            held = Some(cap.clone());
+                        }
+                        match arrive(&spec, &converter, &mut sides, side, &batch, *cap.time()) {
+                            Ok(Some(joined)) => {
+                                spec.rows_out
+                                    .fetch_add(joined.num_rows() as u64, Ordering::Relaxed);
+                                output.session(&cap).give(joined);
+                            }
+                            Ok(None) => {}
+                            Err(e) => shared.failures.record(&spec.context, e),
+                        }
+                    }
+                    // Drop rows no later row can match; a left join emits the unmatched ones.
+                    let low = left_frontier
+                        .frontier()
+                        .iter()
+                        .chain(right_frontier.frontier().iter())
+                        .min()
+                        .copied();
+                    let horizon = low.map_or(i64::MAX, |t| t as i64);
+                    let unmatched = sides[0].purge(horizon - spec.within, spec.left_outer);
+                    sides[1].purge(horizon - spec.within, false);
+                    if let (Some(cap), false) = (held.as_ref(), unmatched.is_empty()) {
+                        match left_only(&spec, &sides[0], &unmatched) {
+                            Ok(batch) => {
+                                spec.rows_out
+                                    .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+                                output.session(cap).give(batch);
+                            }
+                            Err(e) => shared.failures.record(&spec.context, e),
+                        }
+                    }
+                    sides[0].compact();
+                    sides[1].compact();
+                    match low {
+                        Some(low) if !sides.iter().all(Side::is_empty) => {
+                            if let Some(cap) = held.as_mut()
+                                && low > *cap.time()
+                            {
+                                cap.downgrade(&low);
+                            }
+                        }
+                        _ => held = None,
+                    }
+                }
+            },
+        )
+    }
+}
+
+/// One side's live rows: stored batches and an index key -> (time, batch, row, matched).
+#[derive(Default)]
+struct Side {
+    batches: Vec<Option<RecordBatch>>,
+    live: Vec<usize>,
+    index: hashbrown::HashMap<Box<[u8]>, Vec<Entry>>,
+}
+
+#[derive(Clone, Copy)]
+struct Entry {
+    time: i64,
+    batch: u32,
+    row: u32,
+    matched: bool,
+}
+
+impl Side {
+    fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Removes entries with `time < limit`; returns the unmatched ones when asked.
+    fn purge(&mut self, limit: i64, want_unmatched: bool) -> Vec<(u32, u32)> {
+        let mut unmatched = Vec::new();
+        let live = &mut self.live;
+        self.index.retain(|_, entries| {
+            entries.retain(|e| {
+                if e.time >= limit {
+                    return true;
+                }
+                if want_unmatched && !e.matched {
+                    unmatched.push((e.batch, e.row));
+                }
+                live[e.batch as usize] -= 1;
+                false
+            });
+            !entries.is_empty()
+        });
+        unmatched
+    }
+
+    /// Frees batches without live rows.
+    fn compact(&mut self) {
+        for (batch, live) in self.batches.iter_mut().zip(&self.live) {
+            if *live == 0 {
+                *batch = None;
+            }
+        }
+    }
+}
+
+/// Adds a batch to `side` (0 left, 1 right), probing the other side; returns the joined rows.
+fn arrive(
+    spec: &IntervalJoinSpec,
+    converter: &RowConverter,
+    sides: &mut [Side; 2],
+    side: usize,
+    batch: &RecordBatch,
+    watermark: u64,
+) -> Result<Option<RecordBatch>, Box<dyn std::error::Error>> {
+    let (keys, time_column) = if side == 0 {
+        (&spec.left_keys, spec.left_time)
+    } else {
+        (&spec.right_keys, spec.right_time)
+    };
+    let mut key_arrays = Vec::with_capacity(keys.len());
+    for (i, k) in keys.iter().enumerate() {
+        let values = evaluate(k, batch)?;
+        let wanted = arrow_type(spec.left_keys[i].ty);
+        key_arrays.push(if *values.data_type() == wanted {
+            values
+        } else {
+            arrow_cast::cast(&values, &wanted)?
+        });
+    }
+    let rows = converter.convert_columns(&key_arrays)?;
+    let times = batch
+        .column(time_column)
+        .as_primitive::<TimestampMillisecondType>();
+    let batch_id = sides[side].batches.len() as u32;
+    let (mine, other) = if side == 0 {
+        let [a, b] = sides;
+        (a, b)
+    } else {
+        let [a, b] = sides;
+        (b, a)
+    };
+    mine.batches.push(Some(batch.clone()));
+    mine.live.push(0);
+    let mut pairs: Vec<((u32, u32), (u32, u32))> = Vec::new(); // (left (batch,row), right (batch,row))
+    let mut late = Vec::new();
+    for i in 0..batch.num_rows() {
+        if times.is_null(i) || key_arrays.iter().any(|k| k.is_null(i)) {
+            continue; // a null key or time joins nothing
+        }
+        let t = times.value(i);
+        if t < watermark as i64 {
+            late.push(i);
+            continue;
+        }
+        let key = rows.row(i);
+        let mut matched = false;
+        if let Some(entries) = other.index.get_mut(key.as_ref()) {
+            for e in entries
+                .iter_mut()
+                .filter(|e| (e.time - t).abs() <= spec.within)
+            {
+                e.matched = true;
+                matched = true;
+                let me = (batch_id, i as u32);
+                let them = (e.batch, e.row);
+                pairs.push(if side == 0 { (me, them) } else { (them, me) });
+            }
+        }
+        mine.index
+            .entry(key.as_ref().into())
+            .or_default()
+            .push(Entry {
+                time: t,
+                batch: batch_id,
+                row: i as u32,
+                matched,
+            });
+        mine.live[batch_id as usize] += 1;
+    }
+    if !late.is_empty()
+        && let Some(sink) = &spec.late
+    {
+        let position = format!(
+            "{}, watermark {}",
+            spec.context,
+            sluice_dsl::display::timestamp(watermark as i64)
+        );
+        for i in late {
+            let raw = format!(
+                "{{\"row\":{i},\"event_time\":\"{}\"}}",
+                sluice_dsl::display::timestamp(times.value(i))
+            );
+            sink.send("late", &position, raw.as_bytes())?;
+        }
+    }
+    if pairs.is_empty() {
+        return Ok(None);
+    }
+    let (left_side, right_side) = (&sides[0], &sides[1]);
+    let gather = |side: &Side,
+                  picks: &[(u32, u32)],
+                  columns: Option<&[usize]>|
+     -> Result<Vec<ArrayRef>, arrow_schema::ArrowError> {
+        let first = picks
+            .iter()
+            .find_map(|(b, _)| side.batches[*b as usize].as_ref())
+            .expect("paired rows are stored");
+        let indices: Vec<usize> =
+            columns.map_or_else(|| (0..first.num_columns()).collect(), |c| c.to_vec());
+        let mut used: Vec<u32> = picks.iter().map(|(b, _)| *b).collect();
+        used.sort_unstable();
+        used.dedup();
+        let position = |b: u32| used.binary_search(&b).expect("in used");
+        let picks: Vec<(usize, usize)> = picks
+            .iter()
+            .map(|(b, r)| (position(*b), *r as usize))
+            .collect();
+        indices
+            .iter()
+            .map(|&c| {
+                let arrays: Vec<&dyn Array> = used
+                    .iter()
+                    .map(|b| {
+                        side.batches[*b as usize]
+                            .as_ref()
+                            .expect("stored")
+                            .column(c)
+                            .as_ref()
+                    })
+                    .collect();
+                arrow_select::interleave::interleave(&arrays, &picks)
+            })
+            .collect()
+    };
+    let lefts: Vec<(u32, u32)> = pairs.iter().map(|p| p.0).collect();
+    let rights: Vec<(u32, u32)> = pairs.iter().map(|p| p.1).collect();
+    let mut columns = gather(left_side, &lefts, None)?;
+    columns.extend(gather(right_side, &rights, Some(&spec.right_columns))?);
+    Ok(Some(RecordBatch::try_new(spec.schema.clone(), columns)?))
+}
+
+/// Left rows without a partner, with null right columns.
+fn left_only(
+    spec: &IntervalJoinSpec,
+    left: &Side,
+    rows: &[(u32, u32)],
+) -> Result<RecordBatch, Box<dyn std::error::Error>> {
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    let mut by_batch: Vec<(u32, Vec<u32>)> = Vec::new();
+    for &(b, r) in rows {
+        match by_batch.last_mut() {
+            Some((last, rs)) if *last == b => rs.push(r),
+            _ => by_batch.push((b, vec![r])),
+        }
+    }
+    let mut parts = Vec::new();
+    for (b, rs) in by_batch {
+        let batch = left.batches[b as usize]
+            .as_ref()
+            .expect("unmatched rows are stored");
+        parts.push(arrow_select::take::take_record_batch(
+            batch,
+            &UInt32Array::from(rs),
+        )?);
+    }
+    let left_schema = parts[0].schema();
+    let all = arrow_select::concat::concat_batches(&left_schema, &parts)?;
+    columns.extend(all.columns().iter().cloned());
+    for &c in &spec.right_columns {
+        columns.push(new_null_array(
+            spec.right_schema.field(c).data_type(),
+            all.num_rows(),
+        ));
+    }
+    Ok(RecordBatch::try_new(spec.schema.clone(), columns)?)
+}

