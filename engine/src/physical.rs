@@ -125,6 +125,16 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
                         ));
                     }
                 }
+                OpKind::Top { .. } => {}
+                OpKind::Distinct { .. } => {
+                    if time_column_of(plan, stream, index).is_none() {
+                        errors.push(
+                            Diagnostic::error("E0406", "`distinct ... within` needs the event time of every row", op.span)
+                                .with_label("no event-time column in the input")
+                                .with_hint("set `event_time` on the source and keep that column in the `select`"),
+                        );
+                    }
+                }
                 OpKind::Aggregate { window, aggs, .. } => {
                     if window.is_some() && time_column_of(plan, stream, index).is_none() {
                         let name = crate::dataflow::root_source(plan, &stream.inputs[0])
@@ -420,6 +430,20 @@ impl fmt::Display for PhysicalPlan {
                         writeln!(f, "  RouteRoundRobin")?;
                         writeln!(f, "  Exchange: row i of worker w to (w + i) % {n}")?;
                     }
+                    OpKind::Top { k, per, .. } => {
+                        writeln!(f, "  KeyBy: {} per-keys, exchange by hash % {n}", per.len())?;
+                        writeln!(
+                            f,
+                            "  Top: {k} best rows per group, ranked, emitted when the input is complete"
+                        )?;
+                    }
+                    OpKind::Distinct { keys, within } => {
+                        writeln!(f, "  KeyBy: {} keys, exchange by hash % {n}", keys.len())?;
+                        writeln!(
+                            f,
+                            "  Distinct: drop rows within {within} ms of the last passed row of their key"
+                        )?;
+                    }
                     OpKind::Join {
                         left_outer,
                         right_name,
@@ -448,7 +472,6 @@ impl fmt::Display for PhysicalPlan {
                             if *left_outer { " (left)" } else { "" }
                         )?;
                     }
-                    other => writeln!(f, "  {}: not runnable yet", other.keyword())?,
                 }
             }
         }

@@ -5,12 +5,14 @@
 //! its end, so frontiers tell operators when a bounded input is complete.
 
 mod aggregate;
+mod distinct;
 mod filter;
 mod interval_join;
 mod join;
 mod project;
 mod read;
 mod route;
+mod top;
 mod window;
 mod write;
 
@@ -26,12 +28,14 @@ use crate::physical::PhysicalPlan;
 use crate::run::RunShared;
 
 pub use aggregate::{AggregateBatches, AggregateSpec};
+pub use distinct::{DistinctRows, DistinctSpec};
 pub use filter::FilterBatches;
 pub use interval_join::{IntervalJoin, IntervalJoinSpec};
 pub use join::{JoinSpec, JoinTable};
 pub use project::ProjectBatches;
 pub use read::{EventTimeSpec, read_source};
 pub use route::{RouteBatches, RouteSpec};
+pub use top::{TopRows, TopSpec};
 pub use window::{WindowBatches, WindowSpec};
 pub use write::WriteBatches;
 
@@ -209,6 +213,39 @@ pub fn build_streams<'scope>(
                         shared.clone(),
                     )
                 }
+                OpKind::Top { k, by, per } => {
+                    let input_schema = if op_index == 0 {
+                        input_schema(logical, &node.inputs[0])
+                    } else {
+                        node.ops[op_index - 1].schema.clone()
+                    };
+                    stream.top_rows(
+                        TopSpec {
+                            k: (*k).max(0) as usize,
+                            by: by.clone(),
+                            per: per.clone(),
+                            input_schema: crate::arrow_schema_map::arrow_schema(&input_schema),
+                            schema: plan.arrow_schemas[index][op_index].clone(),
+                            worker,
+                            workers,
+                            context,
+                            rows_out,
+                        },
+                        shared.clone(),
+                    )
+                }
+                OpKind::Distinct { keys, within } => stream.distinct_rows(
+                    DistinctSpec {
+                        keys: keys.clone(),
+                        within: *within,
+                        time_column: plan.time_columns[index][op_index].unwrap_or(0),
+                        worker,
+                        workers,
+                        context,
+                        rows_out,
+                    },
+                    shared.clone(),
+                ),
                 OpKind::Join {
                     left_outer,
                     right: right @ InputRef::Stream(r),

@@ -1,0 +1,185 @@
+//! `distinct on k, ... within D`: a row passes unless a row with the same key passed at most
+//! `D` earlier in event time. Rows are exchanged by key and held until the frontier passes
+//! their event time, then decided in event-time order, so the result does not depend on the
+//! order rows arrived in (within `max_out_of_order`) or the worker count. Each worker remembers,
+//! per key, the time of the last row it let through, and forgets keys once `time + D` is
+//! behind the frontier.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arrow_array::RecordBatch;
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampMillisecondType;
+use arrow_row::{RowConverter, SortField};
+use sluice_dsl::plan::TypedExpr;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::{Capability, Exchange};
+
+use super::BatchStream;
+use crate::arrow_schema_map::arrow_type;
+use crate::expr::evaluate;
+use crate::route::{Routed, hash_targets, split_by_target};
+use crate::run::RunShared;
+use crate::wire::WireBatch;
+
+pub struct DistinctSpec {
+    pub keys: Vec<TypedExpr>,
+    pub within: i64,
+    pub time_column: usize,
+    pub worker: usize,
+    pub workers: usize,
+    pub context: String,
+    pub rows_out: Arc<AtomicU64>,
+}
+
+pub trait DistinctRows {
+    fn distinct_rows(self, spec: DistinctSpec, shared: Arc<RunShared>) -> Self;
+}
+
+impl<'scope> DistinctRows for BatchStream<'scope> {
+    fn distinct_rows(self, spec: DistinctSpec, shared: Arc<RunShared>) -> Self {
+        let spec = Arc::new(spec);
+        let (key_spec, key_shared) = (spec.clone(), shared.clone());
+        let keyed = self.unary::<CapacityContainerBuilder<Vec<Routed>>, _, _, _>(
+            Pipeline,
+            "KeyBy",
+            move |_, _| {
+                move |input, output| {
+                    input.for_each(|cap, data| {
+                        let mut session = output.session(&cap);
+                        for batch in data.drain(..) {
+                            let parts = hash_targets(&key_spec.keys, &batch, key_spec.workers)
+                                .map_err(|e| e.to_string())
+                                .and_then(|t| {
+                                    split_by_target(&batch, &t, key_spec.workers)
+                                        .map_err(|e| e.to_string())
+                                });
+                            match parts {
+                                Ok(parts) => parts.into_iter().for_each(|(t, p)| {
+                                    session.give((t as u64, key_spec.worker as u32, WireBatch(p)))
+                                }),
+                                Err(e) => key_shared.failures.record(&key_spec.context, e),
+                            }
+                        }
+                    });
+                }
+            },
+        );
+        keyed
+            .exchange(|r: &Routed| r.0)
+            .unary_frontier(Pipeline, "Distinct", move |_initial, _| {
+                let converter = RowConverter::new(
+                    spec.keys
+                        .iter()
+                        .map(|k| SortField::new(arrow_type(k.ty)))
+                        .collect(),
+                )
+                .expect("arrow-row encodes every language type");
+                let mut last_seen: hashbrown::HashMap<Box<[u8]>, i64> = hashbrown::HashMap::new();
+                let mut pending: Vec<RecordBatch> = Vec::new();
+                let mut held: Option<Capability<u64>> = None;
+                move |(input, frontier), output| {
+                    input.for_each(|cap, data| {
+                        let Some(&t) = cap.least() else { return };
+                        if held.as_ref().is_none_or(|h| t < *h.time()) {
+                            held = Some(cap.delayed(&t, 0));
+                        }
+                        pending.extend(data.drain(..).map(|(_, _, WireBatch(b))| b));
+                    });
+                    let low = frontier.frontier().iter().min().copied();
+                    let ready_before = low.map_or(i64::MAX, |t| t as i64);
+                    if !pending.is_empty() {
+                        match pass(
+                            &spec,
+                            &converter,
+                            &mut last_seen,
+                            &mut pending,
+                            ready_before,
+                        ) {
+                            Ok(Some(kept)) => {
+                                if let Some(cap) = held.as_ref() {
+                                    spec.rows_out
+                                        .fetch_add(kept.num_rows() as u64, Ordering::Relaxed);
+                                    output.session(cap).give(kept);
+                                }
+                            }
+                            Ok(None) => {}
+                            Err(e) => shared.failures.record(&spec.context, e),
+                        }
+                    }
+                    last_seen.retain(|_, t| *t >= ready_before.saturating_sub(spec.within));
+                    match low {
+                        Some(low) if !pending.is_empty() => {
+                            if let Some(cap) = held.as_mut()
+                                && low > *cap.time()
+                            {
+                                cap.downgrade(&low);
+                            }
+                        }
+                        _ => held = None,
+                    }
+                }
+            })
+    }
+}
+
+/// Decides the pending rows with event time before `ready_before`, in event-time order (ties in
+/// arrival order); keeps the others pending. Returns the rows that pass.
+fn pass(
+    spec: &DistinctSpec,
+    converter: &RowConverter,
+    last_seen: &mut hashbrown::HashMap<Box<[u8]>, i64>,
+    pending: &mut Vec<RecordBatch>,
+    ready_before: i64,
+) -> Result<Option<RecordBatch>, Box<dyn std::error::Error>> {
+    let schema = pending[0].schema();
+    let all = arrow_select::concat::concat_batches(&schema, pending.iter())?;
+    pending.clear();
+    let keys = spec
+        .keys
+        .iter()
+        .map(|k| evaluate(k, &all))
+        .collect::<Result<Vec<_>, _>>()?;
+    let rows = converter.convert_columns(&keys)?;
+    let times = all
+        .column(spec.time_column)
+        .as_primitive::<TimestampMillisecondType>();
+    let (mut ready, mut waiting): (Vec<usize>, Vec<u32>) = (Vec::new(), Vec::new());
+    for i in 0..all.num_rows() {
+        if times.value(i) < ready_before {
+            ready.push(i);
+        } else {
+            waiting.push(i as u32);
+        }
+    }
+    if !waiting.is_empty() {
+        pending.push(arrow_select::take::take_record_batch(
+            &all,
+            &arrow_array::UInt32Array::from(waiting),
+        )?);
+    }
+    ready.sort_by_key(|&i| (times.value(i), i));
+    let mut keep = Vec::new();
+    for i in ready {
+        let t = times.value(i);
+        let key = rows.row(i);
+        let dup = last_seen
+            .get(key.as_ref())
+            .is_some_and(|&prev| (t - prev).abs() <= spec.within);
+        if !dup {
+            last_seen.insert(key.as_ref().into(), t);
+            keep.push(i as u32);
+        }
+    }
+    if keep.is_empty() {
+        return Ok(None);
+    }
+    keep.sort_unstable();
+    Ok(Some(arrow_select::take::take_record_batch(
+        &all,
+        &arrow_array::UInt32Array::from(keep),
+    )?))
+}

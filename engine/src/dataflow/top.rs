@@ -1,0 +1,200 @@
+//! `top K by e [desc], ... [per k, ...]`: the K first rows of each `per` group in the `by`
+//! order, with a `rank` column (1-based). Rows are exchanged by the `per` keys (all to worker 0
+//! without `per`); each worker keeps, per group, only its current K best rows, and emits them
+//! once its input is complete. Ties in `by` are broken by the whole row, so the result does not
+//! depend on arrival order or worker count.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arrow_array::{ArrayRef, Int64Array, RecordBatch, UInt32Array};
+use arrow_row::{RowConverter, SortField};
+use arrow_schema::{ArrowError, SchemaRef, SortOptions};
+use arrow_select::concat::concat_batches;
+use sluice_dsl::plan::TypedExpr;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::{Capability, Exchange};
+
+use super::BatchStream;
+use crate::arrow_schema_map::arrow_type;
+use crate::expr::evaluate;
+use crate::route::{Routed, hash_targets, split_by_target};
+use crate::run::RunShared;
+use crate::wire::WireBatch;
+
+pub struct TopSpec {
+    pub k: usize,
+    pub by: Vec<(TypedExpr, bool)>,
+    pub per: Vec<TypedExpr>,
+    /// Input schema (Arrow) and output schema (input + rank).
+    pub input_schema: SchemaRef,
+    pub schema: SchemaRef,
+    pub worker: usize,
+    pub workers: usize,
+    pub context: String,
+    pub rows_out: Arc<AtomicU64>,
+}
+
+pub trait TopRows {
+    fn top_rows(self, spec: TopSpec, shared: Arc<RunShared>) -> Self;
+}
+
+impl<'scope> TopRows for BatchStream<'scope> {
+    fn top_rows(self, spec: TopSpec, shared: Arc<RunShared>) -> Self {
+        let spec = Arc::new(spec);
+        let (key_spec, key_shared) = (spec.clone(), shared.clone());
+        let keyed = self.unary::<CapacityContainerBuilder<Vec<Routed>>, _, _, _>(
+            Pipeline,
+            "KeyBy",
+            move |_, _| {
+                move |input, output| {
+                    input.for_each(|cap, data| {
+                        let mut session = output.session(&cap);
+                        for batch in data.drain(..) {
+                            let parts = if key_spec.per.is_empty() {
+                                Ok(vec![(0, batch)])
+                            } else {
+                                hash_targets(&key_spec.per, &batch, key_spec.workers)
+                                    .map_err(|e| e.to_string())
+                                    .and_then(|t| {
+                                        split_by_target(&batch, &t, key_spec.workers)
+                                            .map_err(|e| e.to_string())
+                                    })
+                            };
+                            match parts {
+                                Ok(parts) => parts.into_iter().for_each(|(t, p)| {
+                                    session.give((t as u64, key_spec.worker as u32, WireBatch(p)))
+                                }),
+                                Err(e) => key_shared.failures.record(&key_spec.context, e),
+                            }
+                        }
+                    });
+                }
+            },
+        );
+        keyed
+            .exchange(|r: &Routed| r.0)
+            .unary_frontier(Pipeline, "Top", move |_initial, _| {
+                let mut kept: Vec<RecordBatch> = Vec::new();
+                let mut held: Option<Capability<u64>> = None;
+                let mut pending_rows = 0usize;
+                move |(input, frontier), output| {
+                    input.for_each(|cap, data| {
+                        let Some(&t) = cap.least() else { return };
+                        if held.is_none() {
+                            held = Some(cap.delayed(&t, 0));
+                        }
+                        for (_, _, WireBatch(batch)) in data.drain(..) {
+                            pending_rows += batch.num_rows();
+                            kept.push(batch);
+                        }
+                    });
+                    // Bound the state: prune to the K best per group whenever it grows.
+                    if pending_rows > 4 * spec.k.max(1) * 1024 {
+                        match best(&spec, &kept, false) {
+                            Ok(batch) => {
+                                pending_rows = batch.num_rows();
+                                kept = vec![batch];
+                            }
+                            Err(e) => shared.failures.record(&spec.context, e),
+                        }
+                    }
+                    if !frontier.is_empty() {
+                        return;
+                    }
+                    let Some(cap) = held.take() else { return };
+                    match best(&spec, &kept, true) {
+                        Ok(batch) if batch.num_rows() > 0 => {
+                            spec.rows_out
+                                .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+                            output.session(&cap).give(batch);
+                        }
+                        Ok(_) => {}
+                        Err(e) => shared.failures.record(&spec.context, e),
+                    }
+                    kept.clear();
+                }
+            })
+    }
+}
+
+/// The K best rows of every `per` group of `batches`; with `ranked`, in the output schema
+/// (with `rank`), else in the input schema.
+fn best(
+    spec: &TopSpec,
+    batches: &[RecordBatch],
+    ranked: bool,
+) -> Result<RecordBatch, Box<dyn std::error::Error>> {
+    let all = concat_batches(&spec.input_schema, batches)?;
+    let n = all.num_rows();
+    let per = spec
+        .per
+        .iter()
+        .map(|e| evaluate(e, &all))
+        .collect::<Result<Vec<ArrayRef>, _>>()?;
+    let by = spec
+        .by
+        .iter()
+        .map(|(e, _)| evaluate(e, &all))
+        .collect::<Result<Vec<ArrayRef>, _>>()?;
+    let sort_fields = |exprs: &[&TypedExpr], desc: &[bool]| {
+        exprs
+            .iter()
+            .zip(desc)
+            .map(|(e, d)| {
+                SortField::new_with_options(
+                    arrow_type(e.ty),
+                    SortOptions {
+                        descending: *d,
+                        nulls_first: false,
+                    },
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let per_exprs: Vec<&TypedExpr> = spec.per.iter().collect();
+    let per_rows = RowConverter::new(sort_fields(&per_exprs, &vec![false; per.len()]))?
+        .convert_columns(&per)?;
+    let by_exprs: Vec<&TypedExpr> = spec.by.iter().map(|(e, _)| e).collect();
+    let by_desc: Vec<bool> = spec.by.iter().map(|(_, d)| *d).collect();
+    let by_rows = RowConverter::new(sort_fields(&by_exprs, &by_desc))?.convert_columns(&by)?;
+    // Tie-break on the whole row.
+    let whole = RowConverter::new(
+        all.schema()
+            .fields()
+            .iter()
+            .map(|f| SortField::new(f.data_type().clone()))
+            .collect(),
+    )?
+    .convert_columns(all.columns())?;
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| {
+        per_rows
+            .row(a)
+            .cmp(&per_rows.row(b))
+            .then(by_rows.row(a).cmp(&by_rows.row(b)))
+            .then(whole.row(a).cmp(&whole.row(b)))
+    });
+    let (mut picked, mut ranks) = (Vec::new(), Vec::new());
+    let mut rank = 0;
+    for (i, &row) in order.iter().enumerate() {
+        rank = if i > 0 && per_rows.row(order[i - 1]) == per_rows.row(row) {
+            rank + 1
+        } else {
+            1
+        };
+        if rank <= spec.k as i64 {
+            picked.push(row as u32);
+            ranks.push(rank);
+        }
+    }
+    let top = arrow_select::take::take_record_batch(&all, &UInt32Array::from(picked))?;
+    if !ranked {
+        return Ok(top);
+    }
+    let mut columns = top.columns().to_vec();
+    columns.push(Arc::new(Int64Array::from(ranks)));
+    Ok(RecordBatch::try_new(spec.schema.clone(), columns).map_err(|e: ArrowError| e)?)
+}
