@@ -11,6 +11,7 @@ pub mod config;
 pub mod connectors;
 pub mod dataflow;
 pub mod expr;
+pub mod flow;
 pub mod metrics;
 pub mod physical;
 pub mod route;

@@ -33,6 +33,8 @@ pub struct RunShared {
     /// Statistics of every `route` operator, per stream (`None` for other operators).
     pub route_stats: Vec<Vec<Option<Arc<RouteStats>>>>,
     pub failures: Failures,
+    /// Rows in flight through exchanges; sources pause while it is saturated.
+    pub flow: crate::flow::FlowControl,
     /// When the run started (timelines, debug hooks).
     pub started: Instant,
 }
@@ -93,6 +95,8 @@ impl RunShared {
             operator_rows,
             route_stats,
             failures: Failures::default(),
+            // A few batches per worker in flight keep every worker busy.
+            flow: crate::flow::FlowControl::new(16 * plan.batch_size * plan.workers),
             started,
         }
     }

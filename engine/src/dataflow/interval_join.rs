@@ -84,7 +84,7 @@ fn key_by<'scope>(
                         match parts {
                             Ok(parts) => {
                                 for (target, part) in parts {
-                                    session.give((target as u64, worker as u32, WireBatch(part)));
+                                    session.give((target as u64, worker as u32, shared.flow.send(part)));
                                 }
                             }
                             Err(e) => shared.failures.record(&context, e),
@@ -140,12 +140,14 @@ impl<'scope> IntervalJoin<'scope> for BatchStream<'scope> {
                     left.for_each(|cap, data| {
                         let Some(&t) = cap.least() else { return };
                         data.drain(..).for_each(|(_, _, WireBatch(b))| {
+                            shared.flow.receive(&b);
                             arrivals.push((0, cap.delayed(&t, 0), b))
                         });
                     });
                     right.for_each(|cap, data| {
                         let Some(&t) = cap.least() else { return };
                         data.drain(..).for_each(|(_, _, WireBatch(b))| {
+                            shared.flow.receive(&b);
                             arrivals.push((1, cap.delayed(&t, 0), b))
                         });
                     });

@@ -55,6 +55,7 @@ impl<'scope> JoinTable<'scope> for BatchStream<'scope> {
         shared: Arc<RunShared>,
     ) -> Self {
         let (workers, worker) = (spec.workers, spec.worker);
+        let table_shared = shared.clone();
         let broadcast = table
             .unary::<CapacityContainerBuilder<Vec<Routed>>, _, _, _>(
                 Pipeline,
@@ -68,7 +69,7 @@ impl<'scope> JoinTable<'scope> for BatchStream<'scope> {
                                     session.give((
                                         target as u64,
                                         worker as u32,
-                                        WireBatch(batch.clone()),
+                                        table_shared.flow.send(batch.clone()),
                                     ));
                                 }
                             }
@@ -89,6 +90,7 @@ impl<'scope> JoinTable<'scope> for BatchStream<'scope> {
                 move |(left, _), (right, right_frontier), output| {
                     right.for_each(|_, data| {
                         for (_, source, WireBatch(batch)) in data.drain(..) {
+                        shared.flow.receive(&batch);
                             parts[source as usize].push(batch);
                         }
                     });

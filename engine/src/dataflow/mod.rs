@@ -20,7 +20,8 @@ use std::sync::{Arc, Mutex};
 
 use arrow_array::RecordBatch;
 use sluice_dsl::plan::{InputRef, OpKind, SourceNode, TExpr, TypedExpr};
-use timely::dataflow::operators::Concatenate;
+use timely::dataflow::operators::{Concatenate, Probe};
+use timely::dataflow::ProbeHandle;
 use timely::dataflow::{Scope, Stream};
 
 use crate::connectors::{ConnectorError, SourceContext, SourceReader, open_source};
@@ -135,17 +136,17 @@ pub fn build_streams<'scope>(
                 None
             }
         };
+        // Generators (and future unbounded sources) keep their workers' watermarks within
+        // `max(max_out_of_order, 1 minute)` of each other; byte-range file readers cannot.
+        let probe = ProbeHandle::new();
+        let aligned = matches!(node.connector, sluice_dsl::plan::ConnectorSpec::Generator { .. });
         let event_time = node.event_time.map(|column| EventTimeSpec {
             column,
             max_out_of_order: node.max_out_of_order,
+            align: aligned.then(|| (probe.clone(), node.max_out_of_order.max(60_000) as u64)),
         });
-        sources[index] = Some(read_source(
-            scope,
-            context,
-            reader,
-            event_time,
-            shared.clone(),
-        ));
+        let stream = read_source(scope, context, reader, event_time, shared.clone());
+        sources[index] = Some(if aligned { stream.probe_with(&probe) } else { stream });
     }
 
     let mut streams: Vec<Option<BatchStream<'scope>>> = vec![None; logical.streams.len()];

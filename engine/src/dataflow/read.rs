@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMillisecondType;
-use timely::dataflow::Scope;
+use timely::dataflow::{ProbeHandle, Scope};
 use timely::dataflow::operators::generic::operator::source;
 
 use super::BatchStream;
@@ -24,12 +24,18 @@ use crate::run::RunShared;
 const SLICE: Duration = Duration::from_millis(5);
 
 /// Event-time settings of a source.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct EventTimeSpec {
     /// Column of the batches that holds the event time (a timestamp).
     pub column: usize,
     /// Milliseconds.
     pub max_out_of_order: i64,
+    /// Watermark alignment: the source's own output frontier (the minimum watermark over its
+    /// workers) and how far, in ms, this worker may run ahead of it. Without it a worker that
+    /// reads faster than another keeps every window between their watermarks open, and state
+    /// grows with the input. Files split by byte range leave it off (each worker's range spans
+    /// a different period by construction; state is then bounded by the file).
+    pub align: Option<(ProbeHandle<u64>, u64)>,
 }
 
 /// The watermark after seeing `batch`: `max(current, max event time - max_out_of_order)`.
@@ -62,10 +68,18 @@ pub fn read_source<'scope>(
             };
             let started = Instant::now();
             let mut done = false;
-            while started.elapsed() < SLICE {
+            let ahead = event_time.as_ref().and_then(|spec| spec.align.as_ref()).is_some_and(|(probe, max)| {
+                probe.with_frontier(|f| f.iter().min().is_some_and(|low| *cap.time() > low.saturating_add(*max)))
+            });
+            if shared.flow.saturated() || ahead {
+                // Consumers on other workers, or other workers' sources, are behind: wait.
+                activator.activate_after(Duration::from_micros(200));
+                return;
+            }
+            while started.elapsed() < SLICE && !shared.flow.saturated() {
                 match r.next_batch() {
                     Ok(Some(batch)) => {
-                        let watermark = event_time.map(|spec| advance(*cap.time(), &batch, &spec));
+                        let watermark = event_time.as_ref().map(|spec| advance(*cap.time(), &batch, spec));
                         output.session(&*cap).give(batch);
                         if let Some(w) = watermark
                             && w > *cap.time()

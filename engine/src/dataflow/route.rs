@@ -90,7 +90,7 @@ impl<'scope> RouteBatches for BatchStream<'scope> {
                                     session.give((
                                         target as u64,
                                         spec.worker as u32,
-                                        WireBatch(part),
+                                        route_shared.flow.send(part),
                                     ));
                                 }
                             }
@@ -123,6 +123,7 @@ impl<'scope> RouteBatches for BatchStream<'scope> {
                         return;
                     };
                     for (_, source, WireBatch(batch)) in data.drain(..) {
+                        shared.flow.receive(&batch);
                         receiver.enqueue(cap.clone(), source as usize, batch);
                     }
                 });

@@ -63,7 +63,7 @@ impl<'scope> WindowBatches for BatchStream<'scope> {
                                         session.give((
                                             target as u64,
                                             key_spec.worker as u32,
-                                            WireBatch(part),
+                                            key_shared.flow.send(part),
                                         ));
                                     }
                                 }
@@ -97,6 +97,7 @@ impl<'scope> WindowBatches for BatchStream<'scope> {
                             held = Some(cap.delayed(&time, 0));
                         }
                         for (_, _, WireBatch(batch)) in data.drain(..) {
+                        shared.flow.receive(&batch);
                             match state.insert(&batch, time as i64) {
                                 Ok(late) if !late.rows.is_empty() => {
                                     send_late(&spec, &encoder, &batch, &late.rows, time, &shared)
