@@ -19,18 +19,23 @@ pub struct FlowControl {
 impl FlowControl {
     /// `limit`: rows in flight above which sources pause.
     pub fn new(limit: usize) -> FlowControl {
-        FlowControl { in_flight: AtomicI64::new(0), limit: limit as i64 }
+        FlowControl {
+            in_flight: AtomicI64::new(0),
+            limit: limit as i64,
+        }
     }
 
     /// Wraps a batch for an exchange and counts its rows as in flight.
     pub fn send(&self, batch: RecordBatch) -> WireBatch {
-        self.in_flight.fetch_add(batch.num_rows() as i64, Ordering::Relaxed);
+        self.in_flight
+            .fetch_add(batch.num_rows() as i64, Ordering::Relaxed);
         WireBatch(batch)
     }
 
     /// Counts a batch taken off an exchange channel.
     pub fn receive(&self, batch: &RecordBatch) {
-        self.in_flight.fetch_sub(batch.num_rows() as i64, Ordering::Relaxed);
+        self.in_flight
+            .fetch_sub(batch.num_rows() as i64, Ordering::Relaxed);
     }
 
     /// Whether sources should wait for consumers to catch up.

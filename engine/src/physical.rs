@@ -29,6 +29,8 @@ pub struct PhysicalPlan {
     /// The event-time column in each operator's input, when it has one (per stream, per
     /// operator): windows and `first`/`last` read it.
     pub time_columns: Vec<Vec<Option<usize>>>,
+    /// Streams whose final aggregate runs as an updating table, with the sink mode.
+    pub updating: Vec<Option<SinkMode>>,
     /// How `route` stages run.
     pub route: RoutePlan,
     /// Where to serve Prometheus metrics while the run lasts (`[metrics] listen`).
@@ -207,13 +209,16 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
                 LATER_HINT,
             ));
         }
-        if sink.mode != SinkMode::Append {
-            errors.push(unsupported(
-                "a sink `mode` other than `append`",
-                sink.span,
-                "bounded inputs write final rows in append mode; changelog and snapshots come with \
-                 unbounded aggregates",
-            ));
+        if sink.mode != SinkMode::Append && updating_stream(plan, sink).is_none() {
+            errors.push(
+                Diagnostic::error(
+                    "E0407",
+                    "`mode = changelog` and `snapshot_every` need a stream that ends with an un-windowed `aggregate` and feeds only sinks",
+                    sink.span,
+                )
+                .with_label("not an updating table")
+                .with_hint("write the sink from the stream whose last stage is `aggregate`, or use `mode = append`"),
+            );
         }
     }
     if config.gpu.mode == GpuMode::On {
@@ -262,6 +267,15 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
                     .collect()
             })
             .collect(),
+        updating: {
+            let mut modes = vec![None; plan.streams.len()];
+            for sink in plan.sinks.iter().filter(|s| s.mode != SinkMode::Append) {
+                if let Some(i) = updating_stream(plan, sink) {
+                    modes[i] = Some(sink.mode);
+                }
+            }
+            modes
+        },
         route: RoutePlan {
             sites: crate::route::sites(config),
             settings: crate::route::balancer_settings(config),
@@ -270,6 +284,23 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
         },
         metrics_listen,
     })
+}
+
+/// The stream whose final un-windowed `aggregate` a non-append sink reads (an updating table),
+/// if the sink reads one and nothing but sinks reads that stream.
+pub fn updating_stream(plan: &LogicalPlan, sink: &sluice_dsl::plan::SinkNode) -> Option<usize> {
+    let InputRef::Stream(i) = sink.input else {
+        return None;
+    };
+    let last = plan.streams[i].ops.last()?;
+    let read_by_streams = plan
+        .streams
+        .iter()
+        .any(|s| s.inputs.contains(&InputRef::Stream(i)))
+        || plan.streams.iter().flat_map(|s| &s.ops).any(
+            |op| matches!(&op.kind, OpKind::Join { right: InputRef::Stream(r), .. } if *r == i),
+        );
+    (matches!(last.kind, OpKind::Aggregate { window: None, .. }) && !read_by_streams).then_some(i)
 }
 
 /// The event-time column of a stream input: its root source's `event_time` column, found by

@@ -148,7 +148,18 @@ pub fn run(plan: &PhysicalPlan, options: RunOptions) -> Result<RunSummary, RunEr
     let sinks = logical
         .sinks
         .iter()
-        .map(SinkTarget::open)
+        .map(|sink| {
+            // A changelog sink writes the `diff` column the updating aggregate adds.
+            let mut node = sink.clone();
+            if node.mode == sluice_dsl::plan::SinkMode::Changelog {
+                node.schema.fields.push(sluice_dsl::plan::Field::new(
+                    "diff",
+                    sluice_dsl::plan::DataType::Int,
+                    false,
+                ));
+            }
+            SinkTarget::open(&node)
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let shared = Arc::new(RunShared::new(plan, sources, sinks, started));
     let metrics_server = match metrics_listener {

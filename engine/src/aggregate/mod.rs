@@ -146,15 +146,24 @@ impl GroupTable {
         self.index.clear();
         self.group_keys.clear();
         self.columns = self.aggs.iter().map(AggColumn::new).collect();
+        if global {
+            self.group_of(&[]);
+        }
         partials
     }
 
-    /// Merges a partial from any worker.
-    pub fn merge(&mut self, partial: Partial) {
+    /// Merges a partial from any worker; returns the group it updated.
+    pub fn merge(&mut self, partial: Partial) -> u32 {
         let g = self.group_of(&partial.key) as usize;
         for (column, value) in self.columns.iter_mut().zip(partial.values) {
             column.merge(g, value);
         }
+        g as u32
+    }
+
+    /// Number of groups.
+    pub fn groups(&self) -> usize {
+        self.group_keys.len()
     }
 
     pub fn is_empty(&self) -> bool {

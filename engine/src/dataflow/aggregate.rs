@@ -100,7 +100,9 @@ impl<'scope> AggregateBatches for BatchStream<'scope> {
                 move |(input, frontier), output| {
                     input.for_each(|_, data| {
                         if let Some(t) = table.as_mut() {
-                            data.drain(..).for_each(|p| t.merge(p));
+                            data.drain(..).for_each(|p| {
+                                t.merge(p);
+                            });
                         }
                     });
                     if !frontier.is_empty() {

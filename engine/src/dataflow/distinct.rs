@@ -59,7 +59,11 @@ impl<'scope> DistinctRows for BatchStream<'scope> {
                                 });
                             match parts {
                                 Ok(parts) => parts.into_iter().for_each(|(t, p)| {
-                                    session.give((t as u64, key_spec.worker as u32, key_shared.flow.send(p)))
+                                    session.give((
+                                        t as u64,
+                                        key_spec.worker as u32,
+                                        key_shared.flow.send(p),
+                                    ))
                                 }),
                                 Err(e) => key_shared.failures.record(&key_spec.context, e),
                             }
@@ -88,9 +92,9 @@ impl<'scope> DistinctRows for BatchStream<'scope> {
                             held = Some(cap.delayed(&t, 0));
                         }
                         pending.extend(data.drain(..).map(|(_, _, WireBatch(b))| {
-                        shared.flow.receive(&b);
-                        b
-                    }));
+                            shared.flow.receive(&b);
+                            b
+                        }));
                     });
                     let low = frontier.frontier().iter().min().copied();
                     let ready_before = low.map_or(i64::MAX, |t| t as i64);

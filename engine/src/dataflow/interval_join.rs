@@ -84,7 +84,11 @@ fn key_by<'scope>(
                         match parts {
                             Ok(parts) => {
                                 for (target, part) in parts {
-                                    session.give((target as u64, worker as u32, shared.flow.send(part)));
+                                    session.give((
+                                        target as u64,
+                                        worker as u32,
+                                        shared.flow.send(part),
+                                    ));
                                 }
                             }
                             Err(e) => shared.failures.record(&context, e),

@@ -90,7 +90,7 @@ impl<'scope> JoinTable<'scope> for BatchStream<'scope> {
                 move |(left, _), (right, right_frontier), output| {
                     right.for_each(|_, data| {
                         for (_, source, WireBatch(batch)) in data.drain(..) {
-                        shared.flow.receive(&batch);
+                            shared.flow.receive(&batch);
                             parts[source as usize].push(batch);
                         }
                     });

@@ -13,6 +13,7 @@ mod project;
 mod read;
 mod route;
 mod top;
+mod updating;
 mod window;
 mod write;
 
@@ -20,8 +21,8 @@ use std::sync::{Arc, Mutex};
 
 use arrow_array::RecordBatch;
 use sluice_dsl::plan::{InputRef, OpKind, SourceNode, TExpr, TypedExpr};
-use timely::dataflow::operators::{Concatenate, Probe};
 use timely::dataflow::ProbeHandle;
+use timely::dataflow::operators::{Concatenate, Probe};
 use timely::dataflow::{Scope, Stream};
 
 use crate::connectors::{ConnectorError, SourceContext, SourceReader, open_source};
@@ -37,6 +38,7 @@ pub use project::ProjectBatches;
 pub use read::{EventTimeSpec, read_source};
 pub use route::{RouteBatches, RouteSpec};
 pub use top::{TopRows, TopSpec};
+pub use updating::{UpdatingAggregate, UpdatingSpec};
 pub use window::{WindowBatches, WindowSpec};
 pub use write::WriteBatches;
 
@@ -139,14 +141,21 @@ pub fn build_streams<'scope>(
         // Generators (and future unbounded sources) keep their workers' watermarks within
         // `max(max_out_of_order, 1 minute)` of each other; byte-range file readers cannot.
         let probe = ProbeHandle::new();
-        let aligned = matches!(node.connector, sluice_dsl::plan::ConnectorSpec::Generator { .. });
+        let aligned = matches!(
+            node.connector,
+            sluice_dsl::plan::ConnectorSpec::Generator { .. }
+        );
         let event_time = node.event_time.map(|column| EventTimeSpec {
             column,
             max_out_of_order: node.max_out_of_order,
             align: aligned.then(|| (probe.clone(), node.max_out_of_order.max(60_000) as u64)),
         });
         let stream = read_source(scope, context, reader, event_time, shared.clone());
-        sources[index] = Some(if aligned { stream.probe_with(&probe) } else { stream });
+        sources[index] = Some(if aligned {
+            stream.probe_with(&probe)
+        } else {
+            stream
+        });
     }
 
     let mut streams: Vec<Option<BatchStream<'scope>>> = vec![None; logical.streams.len()];
@@ -323,6 +332,24 @@ pub fn build_streams<'scope>(
                         shared.clone(),
                     )
                 }
+                OpKind::Aggregate { keys, aggs, .. }
+                    if op_index + 1 == node.ops.len() && plan.updating[index].is_some() =>
+                {
+                    let mode = plan.updating[index].expect("checked by the guard");
+                    stream.updating_aggregate(
+                        UpdatingSpec {
+                            keys: keys.clone(),
+                            aggs: aggs.clone(),
+                            mode,
+                            schema: updating_schema(&op.schema, mode),
+                            batch_size: plan.batch_size,
+                            time_column: plan.time_columns[index][op_index],
+                            context,
+                            rows_out,
+                        },
+                        shared.clone(),
+                    )
+                }
                 OpKind::Aggregate { keys, aggs, .. } => stream.aggregate_batches(
                     AggregateSpec {
                         keys: keys.clone(),
@@ -383,4 +410,20 @@ pub fn root_source(plan: &sluice_dsl::plan::LogicalPlan, input: &InputRef) -> Op
         InputRef::Table(_) => None,
         InputRef::Stream(i) => root_source(plan, plan.streams[*i].inputs.first()?),
     }
+}
+
+/// Arrow schema of an updating aggregate's output: its columns, plus `diff` for a changelog.
+pub fn updating_schema(
+    schema: &sluice_dsl::plan::Schema,
+    mode: sluice_dsl::plan::SinkMode,
+) -> arrow_schema::SchemaRef {
+    let mut schema = schema.clone();
+    if mode == sluice_dsl::plan::SinkMode::Changelog {
+        schema.fields.push(sluice_dsl::plan::Field::new(
+            "diff",
+            sluice_dsl::plan::DataType::Int,
+            false,
+        ));
+    }
+    crate::arrow_schema_map::arrow_schema(&schema)
 }

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMillisecondType;
-use timely::dataflow::{ProbeHandle, Scope};
 use timely::dataflow::operators::generic::operator::source;
+use timely::dataflow::{ProbeHandle, Scope};
 
 use super::BatchStream;
 use crate::connectors::SourceReader;
@@ -68,9 +68,16 @@ pub fn read_source<'scope>(
             };
             let started = Instant::now();
             let mut done = false;
-            let ahead = event_time.as_ref().and_then(|spec| spec.align.as_ref()).is_some_and(|(probe, max)| {
-                probe.with_frontier(|f| f.iter().min().is_some_and(|low| *cap.time() > low.saturating_add(*max)))
-            });
+            let ahead = event_time
+                .as_ref()
+                .and_then(|spec| spec.align.as_ref())
+                .is_some_and(|(probe, max)| {
+                    probe.with_frontier(|f| {
+                        f.iter()
+                            .min()
+                            .is_some_and(|low| *cap.time() > low.saturating_add(*max))
+                    })
+                });
             if shared.flow.saturated() || ahead {
                 // Consumers on other workers, or other workers' sources, are behind: wait.
                 activator.activate_after(Duration::from_micros(200));
@@ -79,7 +86,9 @@ pub fn read_source<'scope>(
             while started.elapsed() < SLICE && !shared.flow.saturated() {
                 match r.next_batch() {
                     Ok(Some(batch)) => {
-                        let watermark = event_time.as_ref().map(|spec| advance(*cap.time(), &batch, spec));
+                        let watermark = event_time
+                            .as_ref()
+                            .map(|spec| advance(*cap.time(), &batch, spec));
                         output.session(&*cap).give(batch);
                         if let Some(w) = watermark
                             && w > *cap.time()

@@ -65,7 +65,11 @@ impl<'scope> TopRows for BatchStream<'scope> {
                             };
                             match parts {
                                 Ok(parts) => parts.into_iter().for_each(|(t, p)| {
-                                    session.give((t as u64, key_spec.worker as u32, key_shared.flow.send(p)))
+                                    session.give((
+                                        t as u64,
+                                        key_spec.worker as u32,
+                                        key_shared.flow.send(p),
+                                    ))
                                 }),
                                 Err(e) => key_shared.failures.record(&key_spec.context, e),
                             }
@@ -87,7 +91,7 @@ impl<'scope> TopRows for BatchStream<'scope> {
                             held = Some(cap.delayed(&t, 0));
                         }
                         for (_, _, WireBatch(batch)) in data.drain(..) {
-                        shared.flow.receive(&batch);
+                            shared.flow.receive(&batch);
                             pending_rows += batch.num_rows();
                             kept.push(batch);
                         }

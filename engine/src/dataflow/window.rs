@@ -97,7 +97,7 @@ impl<'scope> WindowBatches for BatchStream<'scope> {
                             held = Some(cap.delayed(&time, 0));
                         }
                         for (_, _, WireBatch(batch)) in data.drain(..) {
-                        shared.flow.receive(&batch);
+                            shared.flow.receive(&batch);
                             match state.insert(&batch, time as i64) {
                                 Ok(late) if !late.rows.is_empty() => {
                                     send_late(&spec, &encoder, &batch, &late.rows, time, &shared)
