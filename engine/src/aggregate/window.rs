@@ -36,6 +36,9 @@ pub struct WindowState {
     open: BTreeMap<(i64, i64), GroupTable>,
     /// Sessions: rows of sessions not closed yet.
     pending: Vec<RecordBatch>,
+    /// Sessions: per key, the end of its last emitted session; a row before it would have
+    /// joined a session that was already written, so it is late.
+    closed_until: hashbrown::HashMap<Vec<u8>, i64>,
     /// Output: keys, window_start, window_end, aggregates.
     schema: SchemaRef,
     batch_size: usize,
@@ -62,6 +65,7 @@ impl WindowState {
             time_column,
             open: BTreeMap::new(),
             pending: Vec::new(),
+            closed_until: hashbrown::HashMap::new(),
             schema,
             batch_size,
         }
@@ -80,6 +84,10 @@ impl WindowState {
         let mut late = Vec::new();
         let mut by_window: BTreeMap<(i64, i64), Vec<u32>> = BTreeMap::new();
         let mut session_rows = Vec::new();
+        let session_keys = match self.kind {
+            WindowKind::Session { .. } => encode_keys(&self.keys, batch)?,
+            _ => Vec::new(),
+        };
         for row in 0..batch.num_rows() {
             if times.is_null(row) {
                 late.push(row); // no event time: cannot be placed (reported as late)
@@ -117,7 +125,11 @@ impl WindowState {
                     }
                 }
                 WindowKind::Session { gap } => {
-                    if t + gap <= watermark {
+                    let emitted = self
+                        .closed_until
+                        .get(&session_keys[row])
+                        .is_some_and(|end| t < *end);
+                    if t + gap <= watermark || emitted {
                         late.push(row);
                     } else {
                         session_rows.push(row as u32);
@@ -177,27 +189,15 @@ impl WindowState {
         let schema = self.pending[0].schema();
         let rows = concat_batches(&schema, &self.pending)?;
         self.pending.clear();
-        let key_arrays = self
-            .keys
-            .iter()
-            .map(|(_, k)| crate::expr::evaluate(k, &rows))
-            .collect::<Result<Vec<ArrayRef>, _>>()?;
+        let encoded = encode_keys(&self.keys, &rows)?;
         let times = rows
             .column(self.time_column)
             .as_primitive::<TimestampMillisecondType>()
             .clone();
-        let converter = arrow_row::RowConverter::new(
-            key_arrays
-                .iter()
-                .map(|a| arrow_row::SortField::new(a.data_type().clone()))
-                .collect(),
-        )?;
-        let encoded = converter.convert_columns(&key_arrays)?;
         let mut order: Vec<usize> = (0..rows.num_rows()).collect();
         order.sort_by(|&a, &b| {
-            encoded
-                .row(a)
-                .cmp(&encoded.row(b))
+            encoded[a]
+                .cmp(&encoded[b])
                 .then(times.value(a).cmp(&times.value(b)))
         });
         // Sweep: a session is a maximal run of one key with gaps < gap.
@@ -207,7 +207,7 @@ impl WindowState {
         while i < order.len() {
             let mut j = i + 1;
             while j < order.len()
-                && encoded.row(order[j]) == encoded.row(order[i])
+                && encoded[order[j]] == encoded[order[i]]
                 && times.value(order[j]) - times.value(order[j - 1]) < gap
             {
                 j += 1;
@@ -215,12 +215,20 @@ impl WindowState {
             let members: Vec<u32> = order[i..j].iter().map(|&r| r as u32).collect();
             let (first, last) = (times.value(order[i]), times.value(order[j - 1]));
             if last + gap <= watermark {
+                let end = self
+                    .closed_until
+                    .entry(encoded[order[i]].clone())
+                    .or_insert(i64::MIN);
+                *end = (*end).max(last + gap);
                 closed.push((members, first, last + gap));
             } else {
                 keep.extend(members);
             }
             i = j;
         }
+        // A row before an emitted session's end is late anyway once `t + gap <= watermark`.
+        self.closed_until
+            .retain(|_, end| end.saturating_add(gap) > watermark);
         if !keep.is_empty() {
             keep.sort_unstable();
             self.pending
@@ -259,4 +267,26 @@ impl WindowState {
 pub fn time_column(schema: &sluice_dsl::plan::Schema, name: &str) -> Option<usize> {
     let index = schema.index_of(name)?;
     (schema.fields[index].ty == sluice_dsl::plan::DataType::Timestamp).then_some(index)
+}
+
+/// The arrow-row encoding of each row's keys (all empty without keys).
+fn encode_keys(
+    keys: &[(String, TypedExpr)],
+    batch: &RecordBatch,
+) -> Result<Vec<Vec<u8>>, GroupError> {
+    if keys.is_empty() {
+        return Ok(vec![Vec::new(); batch.num_rows()]);
+    }
+    let arrays = keys
+        .iter()
+        .map(|(_, k)| crate::expr::evaluate(k, batch))
+        .collect::<Result<Vec<ArrayRef>, _>>()?;
+    let converter = arrow_row::RowConverter::new(
+        arrays
+            .iter()
+            .map(|a| arrow_row::SortField::new(a.data_type().clone()))
+            .collect(),
+    )?;
+    let rows = converter.convert_columns(&arrays)?;
+    Ok(rows.iter().map(|r| r.as_ref().to_vec()).collect())
 }

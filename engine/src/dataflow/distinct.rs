@@ -19,6 +19,7 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::{Capability, Exchange};
 
 use super::BatchStream;
+use super::read::from_time;
 use crate::arrow_schema_map::arrow_type;
 use crate::expr::evaluate;
 use crate::route::{Routed, hash_targets, split_by_target};
@@ -97,7 +98,7 @@ impl<'scope> DistinctRows for BatchStream<'scope> {
                         }));
                     });
                     let low = frontier.frontier().iter().min().copied();
-                    let ready_before = low.map_or(i64::MAX, |t| t as i64);
+                    let ready_before = low.map_or(i64::MAX, from_time);
                     if !pending.is_empty() {
                         match pass(
                             &spec,

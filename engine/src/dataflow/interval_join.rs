@@ -22,6 +22,7 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::{Capability, Exchange};
 
 use super::BatchStream;
+use super::read::from_time;
 use crate::arrow_schema_map::arrow_type;
 use crate::connectors::DeadLetterSink;
 use crate::expr::evaluate;
@@ -176,9 +177,10 @@ impl<'scope> IntervalJoin<'scope> for BatchStream<'scope> {
                         .chain(right_frontier.frontier().iter())
                         .min()
                         .copied();
-                    let horizon = low.map_or(i64::MAX, |t| t as i64);
-                    let unmatched = sides[0].purge(horizon - spec.within, spec.left_outer);
-                    sides[1].purge(horizon - spec.within, false);
+                    let horizon = low.map_or(i64::MAX, from_time);
+                    let unmatched =
+                        sides[0].purge(horizon.saturating_sub(spec.within), spec.left_outer);
+                    sides[1].purge(horizon.saturating_sub(spec.within), false);
                     if let (Some(cap), false) = (held.as_ref(), unmatched.is_empty()) {
                         match left_only(&spec, &sides[0], &unmatched) {
                             Ok(batch) => {
@@ -303,7 +305,7 @@ fn arrive(
             continue; // a null key or time joins nothing
         }
         let t = times.value(i);
-        if t < watermark as i64 {
+        if t < from_time(watermark) {
             late.push(i);
             continue;
         }
@@ -338,7 +340,7 @@ fn arrive(
         let position = format!(
             "{}, watermark {}",
             spec.context,
-            sluice_dsl::display::timestamp(watermark as i64)
+            sluice_dsl::display::timestamp(from_time(watermark))
         );
         for i in late {
             let raw = format!(

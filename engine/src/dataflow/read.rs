@@ -38,13 +38,27 @@ pub struct EventTimeSpec {
     pub align: Option<(ProbeHandle<u64>, u64)>,
 }
 
+/// Timely time of an event time: ms since the epoch shifted by 2^62, so event times before
+/// 1970 (down to about 146 million years back) order and compare like the others. Sources
+/// without `event_time` send everything at time 0, below every event time.
+pub const TIME_OFFSET: i128 = 1 << 62;
+
+pub fn to_time(ms: i64) -> u64 {
+    (ms as i128 + TIME_OFFSET).clamp(0, u64::MAX as i128) as u64
+}
+
+/// Event time (ms since the epoch) of a timely time; saturates at the ends of i64.
+pub fn from_time(time: u64) -> i64 {
+    (time as i128 - TIME_OFFSET).clamp(i64::MIN as i128, i64::MAX as i128) as i64
+}
+
 /// The watermark after seeing `batch`: `max(current, max event time - max_out_of_order)`.
 fn advance(current: u64, batch: &RecordBatch, spec: &EventTimeSpec) -> u64 {
     let times = batch
         .column(spec.column)
         .as_primitive::<TimestampMillisecondType>();
     match arrow_arith::aggregate::max(times) {
-        Some(max) => current.max(max.saturating_sub(spec.max_out_of_order).max(0) as u64),
+        Some(max) => current.max(to_time(max.saturating_sub(spec.max_out_of_order))),
         None => current,
     }
 }

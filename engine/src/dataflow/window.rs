@@ -15,6 +15,7 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::{Capability, Exchange};
 
 use super::BatchStream;
+use super::read::from_time;
 use crate::aggregate::window::WindowState;
 use crate::connectors::{DeadLetterSink, Encoder};
 use crate::route::{Routed, hash_targets, split_by_target};
@@ -98,7 +99,7 @@ impl<'scope> WindowBatches for BatchStream<'scope> {
                         }
                         for (_, _, WireBatch(batch)) in data.drain(..) {
                             shared.flow.receive(&batch);
-                            match state.insert(&batch, time as i64) {
+                            match state.insert(&batch, from_time(time)) {
                                 Ok(late) if !late.rows.is_empty() => {
                                     send_late(&spec, &encoder, &batch, &late.rows, time, &shared)
                                 }
@@ -108,7 +109,7 @@ impl<'scope> WindowBatches for BatchStream<'scope> {
                         }
                     });
                     let low = frontier.frontier().iter().min().copied();
-                    let watermark = low.map_or(i64::MAX, |t| t.min(i64::MAX as u64) as i64);
+                    let watermark = low.map_or(i64::MAX, from_time);
                     match state.close(watermark) {
                         Ok(batches) if !batches.is_empty() => {
                             if let Some(cap) = held.as_ref() {
@@ -173,7 +174,7 @@ fn send_late(
     let position = format!(
         "{}, watermark {}",
         spec.context,
-        sluice_dsl::display::timestamp(watermark as i64)
+        sluice_dsl::display::timestamp(from_time(watermark))
     );
     for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
         if let Err(e) = sink.send("late", &position, line) {
