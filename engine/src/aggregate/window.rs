@@ -125,9 +125,9 @@ impl WindowState {
                     }
                 }
                 WindowKind::Session { gap } => {
-                    let emitted = self
-                        .closed_until
-                        .get(&session_keys[row])
+                    let emitted = session_keys
+                        .get(row)
+                        .and_then(|key| self.closed_until.get(key))
                         .is_some_and(|end| t < *end);
                     if t + gap <= watermark || emitted {
                         late.push(row);
