@@ -13,16 +13,15 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMillisecondType;
 use arrow_row::{RowConverter, SortField};
 use sluice_dsl::plan::TypedExpr;
-use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::{Capability, Exchange};
 
 use super::BatchStream;
+use super::key_by::KeyBy;
 use super::read::from_time;
 use crate::arrow_schema_map::arrow_type;
 use crate::expr::evaluate;
-use crate::route::{Routed, hash_targets, split_by_target};
 use crate::run::RunShared;
 use crate::wire::WireBatch;
 
@@ -43,94 +42,69 @@ pub trait DistinctRows {
 impl<'scope> DistinctRows for BatchStream<'scope> {
     fn distinct_rows(self, spec: DistinctSpec, shared: Arc<RunShared>) -> Self {
         let spec = Arc::new(spec);
-        let (key_spec, key_shared) = (spec.clone(), shared.clone());
-        let keyed = self.unary::<CapacityContainerBuilder<Vec<Routed>>, _, _, _>(
-            Pipeline,
-            "KeyBy",
-            move |_, _| {
-                move |input, output| {
-                    input.for_each(|cap, data| {
-                        let mut session = output.session(&cap);
-                        for batch in data.drain(..) {
-                            let parts = hash_targets(&key_spec.keys, &batch, key_spec.workers)
-                                .map_err(|e| e.to_string())
-                                .and_then(|t| {
-                                    split_by_target(&batch, &t, key_spec.workers)
-                                        .map_err(|e| e.to_string())
-                                });
-                            match parts {
-                                Ok(parts) => parts.into_iter().for_each(|(t, p)| {
-                                    session.give((
-                                        t as u64,
-                                        key_spec.worker as u32,
-                                        key_shared.flow.send(p),
-                                    ))
-                                }),
-                                Err(e) => key_shared.failures.record(&key_spec.context, e),
-                            }
-                        }
-                    });
-                }
-            },
+        let keyed = self.key_by(
+            spec.keys.clone(),
+            spec.worker,
+            spec.workers,
+            spec.context.clone(),
+            shared.clone(),
         );
-        keyed
-            .exchange(|r: &Routed| r.0)
-            .unary_frontier(Pipeline, "Distinct", move |_initial, _| {
-                let converter = RowConverter::new(
-                    spec.keys
-                        .iter()
-                        .map(|k| SortField::new(arrow_type(k.ty)))
-                        .collect(),
-                )
-                .expect("arrow-row encodes every language type");
-                let mut last_seen: hashbrown::HashMap<Box<[u8]>, i64> = hashbrown::HashMap::new();
-                let mut pending: Vec<RecordBatch> = Vec::new();
-                let mut held: Option<Capability<u64>> = None;
-                move |(input, frontier), output| {
-                    input.for_each(|cap, data| {
-                        let Some(&t) = cap.least() else { return };
-                        if held.as_ref().is_none_or(|h| t < *h.time()) {
-                            held = Some(cap.delayed(&t, 0));
-                        }
-                        pending.extend(data.drain(..).map(|(_, _, WireBatch(b))| {
-                            shared.flow.receive(&b);
-                            b
-                        }));
-                    });
-                    let low = frontier.frontier().iter().min().copied();
-                    let ready_before = low.map_or(i64::MAX, from_time);
-                    if !pending.is_empty() {
-                        match pass(
-                            &spec,
-                            &converter,
-                            &mut last_seen,
-                            &mut pending,
-                            ready_before,
-                        ) {
-                            Ok(Some(kept)) => {
-                                if let Some(cap) = held.as_ref() {
-                                    spec.rows_out
-                                        .fetch_add(kept.num_rows() as u64, Ordering::Relaxed);
-                                    output.session(cap).give(kept);
-                                }
-                            }
-                            Ok(None) => {}
-                            Err(e) => shared.failures.record(&spec.context, e),
-                        }
+        keyed.unary_frontier(Pipeline, "Distinct", move |_initial, _| {
+            let converter = RowConverter::new(
+                spec.keys
+                    .iter()
+                    .map(|k| SortField::new(arrow_type(k.ty)))
+                    .collect(),
+            )
+            .expect("arrow-row encodes every language type");
+            let mut last_seen: hashbrown::HashMap<Box<[u8]>, i64> = hashbrown::HashMap::new();
+            let mut pending: Vec<RecordBatch> = Vec::new();
+            let mut held: Option<Capability<u64>> = None;
+            move |(input, frontier), output| {
+                input.for_each(|cap, data| {
+                    let Some(&t) = cap.least() else { return };
+                    if held.as_ref().is_none_or(|h| t < *h.time()) {
+                        held = Some(cap.delayed(&t, 0));
                     }
-                    last_seen.retain(|_, t| *t >= ready_before.saturating_sub(spec.within));
-                    match low {
-                        Some(low) if !pending.is_empty() => {
-                            if let Some(cap) = held.as_mut()
-                                && low > *cap.time()
-                            {
-                                cap.downgrade(&low);
+                    pending.extend(data.drain(..).map(|(_, _, WireBatch(b))| {
+                        shared.flow.receive(&b);
+                        b
+                    }));
+                });
+                let low = frontier.frontier().iter().min().copied();
+                let ready_before = low.map_or(i64::MAX, from_time);
+                if !pending.is_empty() {
+                    match pass(
+                        &spec,
+                        &converter,
+                        &mut last_seen,
+                        &mut pending,
+                        ready_before,
+                    ) {
+                        Ok(Some(kept)) => {
+                            if let Some(cap) = held.as_ref() {
+                                spec.rows_out
+                                    .fetch_add(kept.num_rows() as u64, Ordering::Relaxed);
+                                output.session(cap).give(kept);
                             }
                         }
-                        _ => held = None,
+                        Ok(None) => {}
+                        Err(e) => shared.failures.record(&spec.context, e),
                     }
                 }
-            })
+                last_seen.retain(|_, t| *t >= ready_before.saturating_sub(spec.within));
+                match low {
+                    Some(low) if !pending.is_empty() => {
+                        if let Some(cap) = held.as_mut()
+                            && low > *cap.time()
+                        {
+                            cap.downgrade(&low);
+                        }
+                    }
+                    _ => held = None,
+                }
+            }
+        })
     }
 }
 

@@ -16,17 +16,16 @@ use arrow_array::{Array, ArrayRef, RecordBatch, UInt32Array, new_null_array};
 use arrow_row::{RowConverter, SortField};
 use arrow_schema::SchemaRef;
 use sluice_dsl::plan::TypedExpr;
-use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::{Capability, Exchange};
 
 use super::BatchStream;
+use super::key_by::KeyBy;
 use super::read::from_time;
 use crate::arrow_schema_map::arrow_type;
 use crate::connectors::DeadLetterSink;
 use crate::expr::evaluate;
-use crate::route::{Routed, hash_targets, split_by_target};
 use crate::run::RunShared;
 use crate::wire::WireBatch;
 
@@ -63,44 +62,6 @@ pub trait IntervalJoin<'scope> {
     ) -> Self;
 }
 
-fn key_by<'scope>(
-    stream: BatchStream<'scope>,
-    keys: Vec<TypedExpr>,
-    worker: usize,
-    workers: usize,
-    context: String,
-    shared: Arc<RunShared>,
-) -> timely::dataflow::Stream<'scope, u64, Vec<Routed>> {
-    stream
-        .unary::<CapacityContainerBuilder<Vec<Routed>>, _, _, _>(Pipeline, "KeyBy", move |_, _| {
-            move |input, output| {
-                input.for_each(|cap, data| {
-                    let mut session = output.session(&cap);
-                    for batch in data.drain(..) {
-                        let parts = hash_targets(&keys, &batch, workers)
-                            .map_err(|e| e.to_string())
-                            .and_then(|t| {
-                                split_by_target(&batch, &t, workers).map_err(|e| e.to_string())
-                            });
-                        match parts {
-                            Ok(parts) => {
-                                for (target, part) in parts {
-                                    session.give((
-                                        target as u64,
-                                        worker as u32,
-                                        shared.flow.send(part),
-                                    ));
-                                }
-                            }
-                            Err(e) => shared.failures.record(&context, e),
-                        }
-                    }
-                });
-            }
-        })
-        .exchange(|r: &Routed| r.0)
-}
-
 impl<'scope> IntervalJoin<'scope> for BatchStream<'scope> {
     fn interval_join(
         self,
@@ -109,16 +70,14 @@ impl<'scope> IntervalJoin<'scope> for BatchStream<'scope> {
         shared: Arc<RunShared>,
     ) -> Self {
         let (w, n) = (spec.worker, spec.workers);
-        let left = key_by(
-            self,
+        let left = self.key_by(
             spec.left_keys.clone(),
             w,
             n,
             spec.context.clone(),
             shared.clone(),
         );
-        let right = key_by(
-            right,
+        let right = right.key_by(
             spec.right_keys.clone(),
             w,
             n,

@@ -12,15 +12,14 @@ use arrow_row::{RowConverter, SortField};
 use arrow_schema::{ArrowError, SchemaRef, SortOptions};
 use arrow_select::concat::concat_batches;
 use sluice_dsl::plan::TypedExpr;
-use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::{Capability, Exchange};
 
 use super::BatchStream;
+use super::key_by::KeyBy;
 use crate::arrow_schema_map::arrow_type;
 use crate::expr::evaluate;
-use crate::route::{Routed, hash_targets, split_by_target};
 use crate::run::RunShared;
 use crate::wire::WireBatch;
 
@@ -44,84 +43,55 @@ pub trait TopRows {
 impl<'scope> TopRows for BatchStream<'scope> {
     fn top_rows(self, spec: TopSpec, shared: Arc<RunShared>) -> Self {
         let spec = Arc::new(spec);
-        let (key_spec, key_shared) = (spec.clone(), shared.clone());
-        let keyed = self.unary::<CapacityContainerBuilder<Vec<Routed>>, _, _, _>(
-            Pipeline,
-            "KeyBy",
-            move |_, _| {
-                move |input, output| {
-                    input.for_each(|cap, data| {
-                        let mut session = output.session(&cap);
-                        for batch in data.drain(..) {
-                            let parts = if key_spec.per.is_empty() {
-                                Ok(vec![(0, batch)])
-                            } else {
-                                hash_targets(&key_spec.per, &batch, key_spec.workers)
-                                    .map_err(|e| e.to_string())
-                                    .and_then(|t| {
-                                        split_by_target(&batch, &t, key_spec.workers)
-                                            .map_err(|e| e.to_string())
-                                    })
-                            };
-                            match parts {
-                                Ok(parts) => parts.into_iter().for_each(|(t, p)| {
-                                    session.give((
-                                        t as u64,
-                                        key_spec.worker as u32,
-                                        key_shared.flow.send(p),
-                                    ))
-                                }),
-                                Err(e) => key_shared.failures.record(&key_spec.context, e),
-                            }
-                        }
-                    });
-                }
-            },
+        let keyed = self.key_by(
+            spec.per.clone(),
+            spec.worker,
+            spec.workers,
+            spec.context.clone(),
+            shared.clone(),
         );
-        keyed
-            .exchange(|r: &Routed| r.0)
-            .unary_frontier(Pipeline, "Top", move |_initial, _| {
-                let mut kept: Vec<RecordBatch> = Vec::new();
-                let mut held: Option<Capability<u64>> = None;
-                let mut pending_rows = 0usize;
-                move |(input, frontier), output| {
-                    input.for_each(|cap, data| {
-                        let Some(&t) = cap.least() else { return };
-                        if held.is_none() {
-                            held = Some(cap.delayed(&t, 0));
-                        }
-                        for (_, _, WireBatch(batch)) in data.drain(..) {
-                            shared.flow.receive(&batch);
-                            pending_rows += batch.num_rows();
-                            kept.push(batch);
-                        }
-                    });
-                    // Bound the state: prune to the K best per group whenever it grows.
-                    if pending_rows > 4 * spec.k.max(1) * 1024 {
-                        match best(&spec, &kept, false) {
-                            Ok(batch) => {
-                                pending_rows = batch.num_rows();
-                                kept = vec![batch];
-                            }
-                            Err(e) => shared.failures.record(&spec.context, e),
-                        }
+        keyed.unary_frontier(Pipeline, "Top", move |_initial, _| {
+            let mut kept: Vec<RecordBatch> = Vec::new();
+            let mut held: Option<Capability<u64>> = None;
+            let mut pending_rows = 0usize;
+            move |(input, frontier), output| {
+                input.for_each(|cap, data| {
+                    let Some(&t) = cap.least() else { return };
+                    if held.is_none() {
+                        held = Some(cap.delayed(&t, 0));
                     }
-                    if !frontier.is_empty() {
-                        return;
+                    for (_, _, WireBatch(batch)) in data.drain(..) {
+                        shared.flow.receive(&batch);
+                        pending_rows += batch.num_rows();
+                        kept.push(batch);
                     }
-                    let Some(cap) = held.take() else { return };
-                    match best(&spec, &kept, true) {
-                        Ok(batch) if batch.num_rows() > 0 => {
-                            spec.rows_out
-                                .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
-                            output.session(&cap).give(batch);
+                });
+                // Bound the state: prune to the K best per group whenever it grows.
+                if pending_rows > 4 * spec.k.max(1) * 1024 {
+                    match best(&spec, &kept, false) {
+                        Ok(batch) => {
+                            pending_rows = batch.num_rows();
+                            kept = vec![batch];
                         }
-                        Ok(_) => {}
                         Err(e) => shared.failures.record(&spec.context, e),
                     }
-                    kept.clear();
                 }
-            })
+                if !frontier.is_empty() {
+                    return;
+                }
+                let Some(cap) = held.take() else { return };
+                match best(&spec, &kept, true) {
+                    Ok(batch) if batch.num_rows() > 0 => {
+                        spec.rows_out
+                            .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+                        output.session(&cap).give(batch);
+                    }
+                    Ok(_) => {}
+                    Err(e) => shared.failures.record(&spec.context, e),
+                }
+                kept.clear();
+            }
+        })
     }
 }
 

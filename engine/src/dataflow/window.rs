@@ -9,16 +9,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use arrow_array::{RecordBatch, UInt32Array};
 use arrow_schema::SchemaRef;
 use sluice_dsl::plan::{AggCall, Format, Schema, TypedExpr, WindowKind};
-use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::{Capability, Exchange};
 
 use super::BatchStream;
+use super::key_by::KeyBy;
 use super::read::from_time;
 use crate::aggregate::window::WindowState;
 use crate::connectors::{DeadLetterSink, Encoder};
-use crate::route::{Routed, hash_targets, split_by_target};
 use crate::run::RunShared;
 use crate::wire::WireBatch;
 
@@ -49,107 +48,74 @@ pub trait WindowBatches {
 impl<'scope> WindowBatches for BatchStream<'scope> {
     fn window_batches(self, spec: WindowSpec, shared: Arc<RunShared>) -> Self {
         let spec = Arc::new(spec);
-        let (key_spec, key_shared) = (spec.clone(), shared.clone());
-        let keyed = self.unary::<CapacityContainerBuilder<Vec<Routed>>, _, _, _>(
-            Pipeline,
-            "KeyBy",
-            move |_, _| {
-                move |input, output| {
-                    input.for_each(|cap, data| {
-                        let mut session = output.session(&cap);
-                        for batch in data.drain(..) {
-                            match key_targets(&key_spec, &batch) {
-                                Ok(parts) => {
-                                    for (target, part) in parts {
-                                        session.give((
-                                            target as u64,
-                                            key_spec.worker as u32,
-                                            key_shared.flow.send(part),
-                                        ));
-                                    }
-                                }
-                                Err(e) => key_shared.failures.record(&key_spec.context, e),
-                            }
-                        }
-                    });
-                }
-            },
+        let keys = spec.keys.iter().map(|(_, k)| k.clone()).collect();
+        let keyed = self.key_by(
+            keys,
+            spec.worker,
+            spec.workers,
+            spec.context.clone(),
+            shared.clone(),
         );
-        keyed
-            .exchange(|r: &Routed| r.0)
-            .unary_frontier(Pipeline, "Window", move |_initial, _| {
-                let mut state = WindowState::new(
-                    spec.kind,
-                    spec.keys.clone(),
-                    spec.aggs.clone(),
-                    spec.time_column,
-                    spec.schema.clone(),
-                    spec.batch_size,
-                );
-                let encoder = Encoder::new(Format::Jsonl, &spec.input_schema);
-                // The earliest time at which results may still be emitted.
-                let mut held: Option<Capability<u64>> = None;
-                move |(input, frontier), output| {
-                    input.for_each(|cap, data| {
-                        let Some(&time) = cap.least() else {
-                            return;
-                        };
-                        if held.as_ref().is_none_or(|h| time < *h.time()) {
-                            held = Some(cap.delayed(&time, 0));
-                        }
-                        for (_, _, WireBatch(batch)) in data.drain(..) {
-                            shared.flow.receive(&batch);
-                            match state.insert(&batch, from_time(time)) {
-                                Ok(late) if !late.rows.is_empty() => {
-                                    send_late(&spec, &encoder, &batch, &late.rows, time, &shared)
-                                }
-                                Ok(_) => {}
-                                Err(e) => shared.failures.record(&spec.context, e),
-                            }
-                        }
-                    });
-                    let low = frontier.frontier().iter().min().copied();
-                    let watermark = low.map_or(i64::MAX, from_time);
-                    match state.close(watermark) {
-                        Ok(batches) if !batches.is_empty() => {
-                            if let Some(cap) = held.as_ref() {
-                                let mut session = output.session(cap);
-                                for batch in batches {
-                                    spec.rows_out
-                                        .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
-                                    session.give(batch);
-                                }
-                            }
-                        }
-                        Ok(_) => {}
-                        Err(e) => shared.failures.record(&spec.context, e),
+        keyed.unary_frontier(Pipeline, "Window", move |_initial, _| {
+            let mut state = WindowState::new(
+                spec.kind,
+                spec.keys.clone(),
+                spec.aggs.clone(),
+                spec.time_column,
+                spec.schema.clone(),
+                spec.batch_size,
+            );
+            let encoder = Encoder::new(Format::Jsonl, &spec.input_schema);
+            // The earliest time at which results may still be emitted.
+            let mut held: Option<Capability<u64>> = None;
+            move |(input, frontier), output| {
+                input.for_each(|cap, data| {
+                    let Some(&time) = cap.least() else {
+                        return;
+                    };
+                    if held.as_ref().is_none_or(|h| time < *h.time()) {
+                        held = Some(cap.delayed(&time, 0));
                     }
-                    match (low, state.is_empty()) {
-                        (None, _) | (_, true) => held = None,
-                        (Some(low), false) => {
-                            if let Some(cap) = held.as_mut()
-                                && low > *cap.time()
-                            {
-                                cap.downgrade(&low);
+                    for (_, _, WireBatch(batch)) in data.drain(..) {
+                        shared.flow.receive(&batch);
+                        match state.insert(&batch, from_time(time)) {
+                            Ok(late) if !late.rows.is_empty() => {
+                                send_late(&spec, &encoder, &batch, &late.rows, time, &shared)
                             }
+                            Ok(_) => {}
+                            Err(e) => shared.failures.record(&spec.context, e),
+                        }
+                    }
+                });
+                let low = frontier.frontier().iter().min().copied();
+                let watermark = low.map_or(i64::MAX, from_time);
+                match state.close(watermark) {
+                    Ok(batches) if !batches.is_empty() => {
+                        if let Some(cap) = held.as_ref() {
+                            let mut session = output.session(cap);
+                            for batch in batches {
+                                spec.rows_out
+                                    .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+                                session.give(batch);
+                            }
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => shared.failures.record(&spec.context, e),
+                }
+                match (low, state.is_empty()) {
+                    (None, _) | (_, true) => held = None,
+                    (Some(low), false) => {
+                        if let Some(cap) = held.as_mut()
+                            && low > *cap.time()
+                        {
+                            cap.downgrade(&low);
                         }
                     }
                 }
-            })
+            }
+        })
     }
-}
-
-/// Splits a batch by the hash of its keys (everything to worker 0 without keys).
-fn key_targets(
-    spec: &WindowSpec,
-    batch: &RecordBatch,
-) -> Result<Vec<(u32, RecordBatch)>, Box<dyn std::error::Error>> {
-    if spec.keys.is_empty() {
-        return Ok(vec![(0, batch.clone())]);
-    }
-    let keys: Vec<TypedExpr> = spec.keys.iter().map(|(_, k)| k.clone()).collect();
-    let targets = hash_targets(&keys, batch, spec.workers)?;
-    Ok(split_by_target(batch, &targets, spec.workers)?)
 }
 
 /// Late rows to the dead-letter output (reason `late`), as JSON lines of the row.
