@@ -141,16 +141,8 @@ impl AggColumn {
                 }
             }
             AggColumn::Percentile(c) => {
-                let floats;
-                let values: &[f64] = match arg.data_type() {
-                    ArrowType::Float64 => arg.as_primitive::<Float64Type>().values(),
-                    _ => {
-                        let ints = arg.as_primitive::<Int64Type>().values();
-                        floats = ints.iter().map(|&v| v as f64).collect::<Vec<_>>();
-                        &floats
-                    }
-                };
-                c.update(groups, values, valid);
+                let values = float_values(arg);
+                c.update(groups, &values, valid);
             }
             AggColumn::Count(counts) => {
                 for (i, &g) in groups.iter().enumerate() {
@@ -179,15 +171,7 @@ impl AggColumn {
                 }
             }
             AggColumn::Avg(states) => {
-                let floats;
-                let values: &[f64] = match arg.data_type() {
-                    ArrowType::Float64 => arg.as_primitive::<Float64Type>().values(),
-                    _ => {
-                        let ints = arg.as_primitive::<Int64Type>().values();
-                        floats = ints.iter().map(|&v| v as f64).collect::<Vec<_>>();
-                        &floats
-                    }
-                };
+                let values = float_values(arg);
                 for (i, &g) in groups.iter().enumerate() {
                     if valid(i) {
                         let (sum, n) = &mut states[g as usize];
@@ -363,5 +347,19 @@ fn int_values(arg: &ArrayRef) -> std::borrow::Cow<'_, [i64]> {
                 .into()
         }
         other => unreachable!("min/max over {other} is rejected by the checker"),
+    }
+}
+
+/// f64 view of a float column, or its ints converted (avg and percentile of ints).
+fn float_values(arg: &ArrayRef) -> std::borrow::Cow<'_, [f64]> {
+    match arg.data_type() {
+        ArrowType::Float64 => arg.as_primitive::<Float64Type>().values().as_ref().into(),
+        _ => arg
+            .as_primitive::<Int64Type>()
+            .values()
+            .iter()
+            .map(|&v| v as f64)
+            .collect::<Vec<_>>()
+            .into(),
     }
 }

@@ -199,11 +199,7 @@ pub fn build_streams<'scope>(
                     keys,
                     aggs,
                 } => {
-                    let input_schema = if op_index == 0 {
-                        input_schema(logical, &node.inputs[0])
-                    } else {
-                        node.ops[op_index - 1].schema.clone()
-                    };
+                    let input_schema = op_input_schema(logical, node, op_index);
                     let late = root_source(logical, &node.inputs[0])
                         .and_then(|s| shared.sources[s].as_ref())
                         .map(|s| s.dead_letters.clone());
@@ -226,11 +222,7 @@ pub fn build_streams<'scope>(
                     )
                 }
                 OpKind::Top { k, by, per } => {
-                    let input_schema = if op_index == 0 {
-                        input_schema(logical, &node.inputs[0])
-                    } else {
-                        node.ops[op_index - 1].schema.clone()
-                    };
+                    let input_schema = op_input_schema(logical, node, op_index);
                     stream.top_rows(
                         TopSpec {
                             k: (*k).max(0) as usize,
@@ -402,6 +394,18 @@ fn input_schema(
         InputRef::Source(i) => plan.sources[*i].schema.clone(),
         InputRef::Table(i) => plan.tables[*i].schema.clone(),
         InputRef::Stream(i) => plan.streams[*i].schema.clone(),
+    }
+}
+
+/// The schema operator `op_index` of `node` reads: the stream's input, or the previous op's.
+fn op_input_schema(
+    plan: &sluice_dsl::plan::LogicalPlan,
+    node: &sluice_dsl::plan::StreamNode,
+    op_index: usize,
+) -> sluice_dsl::plan::Schema {
+    match op_index {
+        0 => input_schema(plan, &node.inputs[0]),
+        i => node.ops[i - 1].schema.clone(),
     }
 }
 
