@@ -200,9 +200,7 @@ pub fn build_streams<'scope>(
                     aggs,
                 } => {
                     let input_schema = op_input_schema(logical, node, op_index);
-                    let late = root_source(logical, &node.inputs[0])
-                        .and_then(|s| shared.sources[s].as_ref())
-                        .map(|s| s.dead_letters.clone());
+                    let late = late_rows_sink(logical, node, shared);
                     stream.window_batches(
                         WindowSpec {
                             kind: *kind,
@@ -273,9 +271,7 @@ pub fn build_streams<'scope>(
                             }
                         })
                         .collect();
-                    let late = root_source(logical, &node.inputs[0])
-                        .and_then(|s| shared.sources[s].as_ref())
-                        .map(|s| s.dead_letters.clone());
+                    let late = late_rows_sink(logical, node, shared);
                     stream.interval_join(
                         right_stream,
                         IntervalJoinSpec {
@@ -407,6 +403,18 @@ fn op_input_schema(
         0 => input_schema(plan, &node.inputs[0]),
         i => node.ops[i - 1].schema.clone(),
     }
+}
+
+/// Where a stream's late rows go: the dead-letter output of its (first) root source.
+fn late_rows_sink(
+    plan: &sluice_dsl::plan::LogicalPlan,
+    node: &sluice_dsl::plan::StreamNode,
+    shared: &RunShared,
+) -> Option<Arc<crate::connectors::DeadLetterSink>> {
+    let source = root_source(plan, node.inputs.first()?)?;
+    shared.sources[source]
+        .as_ref()
+        .map(|s| s.dead_letters.clone())
 }
 
 /// The first source a stream input reads from (through streams and unions).
