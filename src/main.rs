@@ -197,6 +197,10 @@ fn try_main(cli: Cli) -> Result<(), CliError> {
             let (plan, source) = compile(&file)?;
             let config = engine_config(&engine)?;
             let physical = lower(&plan, &config).map_err(|diags| report(&file, &source, &diags))?;
+            // SIGINT/SIGTERM: drain, flush, commit, exit 0 (a second one exits 130 at once).
+            if let Err(e) = sluice_engine::stop::install_signal_handlers() {
+                tracing::warn!("cannot install the SIGINT/SIGTERM handlers: {e}");
+            }
             let summary = run(
                 &physical,
                 RunOptions {

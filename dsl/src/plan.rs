@@ -301,7 +301,34 @@ pub struct SourceNode {
     pub dead_letter: Option<(ConnectorSpec, Format)>,
     /// Tables only: primary key column indices.
     pub key: Vec<usize>,
+    /// `kafka(...)` only: message metadata columns and consumption settings.
+    pub kafka: KafkaOptions,
     pub span: Span,
+}
+
+/// Settings of a `kafka(...)` source or sink (defaults for every other connector).
+#[derive(Clone, Debug, PartialEq)]
+pub struct KafkaOptions {
+    /// Source: schema column (a string) that receives the message key instead of a payload
+    /// field. Sink: column written as the message key.
+    pub key_column: Option<usize>,
+    /// Source: schema column (a timestamp) that receives the message timestamp.
+    pub timestamp_column: Option<usize>,
+    /// Source: stop at the end offsets seen when the run starts (default: run until stopped).
+    pub bounded: bool,
+    /// Source: how often consumed offsets are committed, ms (`commit_interval`, default 1s).
+    pub commit_interval_ms: i64,
+}
+
+impl Default for KafkaOptions {
+    fn default() -> KafkaOptions {
+        KafkaOptions {
+            key_column: None,
+            timestamp_column: None,
+            bounded: false,
+            commit_interval_ms: 1000,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -472,6 +499,8 @@ pub struct SinkNode {
     pub mode: SinkMode,
     /// Files: overwrite (default) or append.
     pub overwrite: bool,
+    /// `kafka(...)` only: the message key column.
+    pub kafka: KafkaOptions,
     pub span: Span,
 }
 

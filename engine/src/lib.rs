@@ -7,6 +7,7 @@
 
 pub mod aggregate;
 pub mod arrow_schema_map;
+pub mod commit_horizon;
 pub mod config;
 pub mod connectors;
 pub mod dataflow;
@@ -16,6 +17,7 @@ pub mod metrics;
 pub mod physical;
 pub mod route;
 pub mod run;
+pub mod stop;
 pub mod summary;
 pub mod testing;
 pub mod wire;

@@ -35,6 +35,18 @@ pub struct PhysicalPlan {
     pub route: RoutePlan,
     /// Where to serve Prometheus metrics while the run lasts (`[metrics] listen`).
     pub metrics_listen: Option<SocketAddr>,
+    /// How long past its event time a row may still change the output (`commit_horizon`).
+    pub commit_horizon_ms: Option<i64>,
+}
+
+impl PhysicalPlan {
+    /// Whether some source commits its read positions (Kafka): sinks then track durability.
+    pub fn commits_positions(&self) -> bool {
+        self.logical
+            .sources
+            .iter()
+            .any(|s| matches!(s.connector, ConnectorSpec::Kafka { .. }))
+    }
 }
 
 /// Settings of every `route` stage of a run.
@@ -64,12 +76,12 @@ fn unsupported(what: &str, span: Span, hint: &str) -> Diagnostic {
 /// Lowers a checked plan; every stage the engine cannot run is reported, not just the first.
 pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, Vec<Diagnostic>> {
     let mut errors = Vec::new();
-    for source in plan.sources.iter().chain(&plan.tables) {
-        if let ConnectorSpec::Kafka { .. } = &source.connector {
+    for table in &plan.tables {
+        if let ConnectorSpec::Kafka { .. } = &table.connector {
             errors.push(unsupported(
-                "the `kafka` connector",
-                source.span,
-                "Kafka sources and sinks come with the Kafka work; use file(...) or stdin for now",
+                "a `table` fed from `kafka`",
+                table.span,
+                "tables are loaded from files; read the topic as a `source` and join it with `within`",
             ));
         }
     }
@@ -195,13 +207,6 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
         }
     }
     for sink in &plan.sinks {
-        if matches!(sink.connector, ConnectorSpec::Kafka { .. }) {
-            errors.push(unsupported(
-                "the `kafka` connector",
-                sink.span,
-                "use file(...) or stdout for now",
-            ));
-        }
         if matches!(sink.input, InputRef::Table(_)) {
             errors.push(unsupported(
                 "a sink reading a `table`",
@@ -283,6 +288,7 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
             debug: config.debug.clone(),
         },
         metrics_listen,
+        commit_horizon_ms: crate::commit_horizon::commit_horizon_ms(plan),
     })
 }
 

@@ -2,14 +2,14 @@
 
 use std::collections::HashSet;
 use std::io::IsTerminal;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sluice_dsl::plan::{InputRef, OpKind, RouteKind};
 
 use crate::connectors::{
-    ConnectorError, DeadLetterSink, SinkTarget, SourceCounters, open_dead_letters,
+    ConnectorError, DeadLetterSink, FinalCommit, SinkTarget, SourceCounters, open_dead_letters,
 };
 use crate::dataflow::{self, Failures};
 use crate::metrics;
@@ -37,6 +37,8 @@ pub struct RunShared {
     pub flow: crate::flow::FlowControl,
     /// When the run started (timelines, debug hooks).
     pub started: Instant,
+    /// Sources' last commits, run once the sinks have finished and only if the run succeeded.
+    final_commits: Mutex<Vec<FinalCommit>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,7 +100,16 @@ impl RunShared {
             // A few batches per worker in flight keep every worker busy.
             flow: crate::flow::FlowControl::new(16 * plan.batch_size * plan.workers),
             started,
+            final_commits: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Keeps a closed source's last commit for the end of the run.
+    pub fn final_commit(&self, commit: FinalCommit) {
+        self.final_commits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(commit);
     }
 }
 
@@ -200,6 +211,21 @@ pub fn run(plan: &PhysicalPlan, options: RunOptions) -> Result<RunSummary, RunEr
             && let Err(e) = state.dead_letters.flush()
         {
             failures.push(format!("dead letters of source `{}`: {e}", node.name));
+        }
+    }
+    // Positions are committed last, and only when everything before succeeded: a failed run
+    // re-reads from the previous commit (at-least-once).
+    let commits = std::mem::take(
+        &mut *shared
+            .final_commits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()),
+    );
+    if failures.is_empty() {
+        for commit in commits {
+            if let Err(e) = commit() {
+                failures.push(e.to_string());
+            }
         }
     }
     // After the sinks finished: a last scrape sees the final counts.

@@ -201,8 +201,15 @@ pub fn run_test(plan: &PhysicalPlan, case: &TestCase) -> Result<TestOutcome, Run
         (targets.clone(), captures.clone(), Arc::new(given));
     execute(plan.workers, move |scope, worker, workers| {
         let open = |index: usize, node: &SourceNode, ctx| open_memory(node, &given[index], ctx);
-        let built =
-            dataflow::build_streams(scope, &worker_plan, &worker_shared, worker, workers, &open);
+        let built = dataflow::build_streams(
+            scope,
+            &worker_plan,
+            &worker_shared,
+            worker,
+            workers,
+            &open,
+            None,
+        );
         for (input, capture) in worker_targets.iter().zip(&worker_captures) {
             match built.input(input) {
                 Some(stream) => capture_batches(stream, capture.clone()),

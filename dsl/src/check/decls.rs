@@ -8,7 +8,8 @@ use crate::ast::{
 };
 use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::plan::{
-    ConnectorSpec, DataType, Field, Format, GeneratorKind, NexmarkEvents, Schema, SourceNode,
+    ConnectorSpec, DataType, Field, Format, GeneratorKind, KafkaOptions, NexmarkEvents, Schema,
+    SourceNode,
 };
 
 const SOURCE_SETTINGS: &[&str] = &[
@@ -18,6 +19,17 @@ const SOURCE_SETTINGS: &[&str] = &[
     "event_time",
     "max_out_of_order",
     "dead_letter",
+    "key_column",
+    "timestamp_column",
+    "bounded",
+    "commit_interval",
+];
+/// Settings that only a `kafka(...)` source takes.
+const KAFKA_SOURCE_SETTINGS: &[&str] = &[
+    "key_column",
+    "timestamp_column",
+    "bounded",
+    "commit_interval",
 ];
 const TABLE_SETTINGS: &[&str] = &["schema", "key", "header", "quoted_newlines", "dead_letter"];
 const TYPES: &[&str] = &["bool", "int", "float", "string", "timestamp", "duration"];
@@ -165,6 +177,7 @@ impl Checker<'_> {
             max_out_of_order: 0,
             dead_letter: None,
             key: Vec::new(),
+            kafka: KafkaOptions::default(),
             span: d.span,
         };
         let mut event_time_failed = false;
@@ -214,6 +227,22 @@ impl Checker<'_> {
                         ok = false;
                     }
                 },
+                k if KAFKA_SOURCE_SETTINGS.contains(&k) => {
+                    if conn.is_some() && !matches!(conn, Some(ConnectorSpec::Kafka { .. })) {
+                        self.report(
+                            Diagnostic::error(
+                                "E0123",
+                                format!("`{key}` only applies to `kafka` sources"),
+                                s.key.span,
+                            )
+                            .with_label("not kafka")
+                            .with_hint(format!("remove `{key}`")),
+                        );
+                        ok = false;
+                        continue;
+                    }
+                    ok &= self.kafka_source_setting(s, cols.as_deref(), &mut node.kafka);
+                }
                 "dead_letter" => match self.dead_letter(s) {
                     Some(dl) => node.dead_letter = Some(dl),
                     None => ok = false,
@@ -423,6 +452,86 @@ impl Checker<'_> {
                 .with_label("not in the schema")
                 .with_hint(hint),
         );
+    }
+
+    /// `key_column`, `timestamp_column` (a column of the given type), `bounded` (a bool) and
+    /// `commit_interval` (a positive duration) of a `kafka(...)` source.
+    fn kafka_source_setting(
+        &mut self,
+        s: &Setting,
+        cols: Option<&[Col]>,
+        options: &mut KafkaOptions,
+    ) -> bool {
+        match s.key.name.as_str() {
+            "bounded" => match self.bool_setting(s) {
+                Some(v) => {
+                    options.bounded = v;
+                    true
+                }
+                None => false,
+            },
+            "commit_interval" => match duration_value(s) {
+                Some(ms) if ms > 0 => {
+                    options.commit_interval_ms = ms;
+                    true
+                }
+                _ => {
+                    self.setting_kind(s, "a positive duration such as `1s`");
+                    false
+                }
+            },
+            key => {
+                let (ty, what) = if key == "key_column" {
+                    (DataType::String, "string")
+                } else {
+                    (DataType::Timestamp, "timestamp")
+                };
+                let Some(index) = self.typed_column_setting(s, cols, ty, what) else {
+                    return false;
+                };
+                if key == "key_column" {
+                    options.key_column = Some(index);
+                } else {
+                    options.timestamp_column = Some(index);
+                }
+                true
+            }
+        }
+    }
+
+    /// A setting naming a schema column of type `ty` (nullable or not).
+    pub(super) fn typed_column_setting(
+        &mut self,
+        s: &Setting,
+        cols: Option<&[Col]>,
+        ty: DataType,
+        what: &str,
+    ) -> Option<usize> {
+        let Some(id) = column_name(s) else {
+            self.setting_kind(s, "a column name");
+            return None;
+        };
+        let cols = cols?;
+        let Some(index) = cols.iter().position(|c| c.name == id.name) else {
+            self.unknown_schema_column(id, cols, "E0131");
+            return None;
+        };
+        match cols[index].ty {
+            Some((t, _)) if t == ty => Some(index),
+            None => None,
+            Some((t, _)) => {
+                self.report(
+                    Diagnostic::error(
+                        "E0131",
+                        format!("`{}` must be a {what} column", s.key.name),
+                        id.span,
+                    )
+                    .with_label(format!("`{}` is {}", id.name, t.name()))
+                    .with_hint(format!("declare `{}: {what}` in the schema", id.name)),
+                );
+                None
+            }
+        }
     }
 
     /// `dead_letter = CONNECTOR [as jsonl]`: dead letters are json lines.

@@ -4,9 +4,9 @@ use super::connector::Role;
 use super::{Checker, Resolved, suggest};
 use crate::ast::{ExprKind, Literal, Setting, SettingValue, SinkDecl};
 use crate::diagnostic::Diagnostic;
-use crate::plan::{ConnectorSpec, Format, SinkMode, SinkNode};
+use crate::plan::{ConnectorSpec, Format, KafkaOptions, SinkMode, SinkNode};
 
-const SINK_SETTINGS: &[&str] = &["mode", "overwrite"];
+const SINK_SETTINGS: &[&str] = &["mode", "overwrite", "key_column"];
 const MODES: &[&str] = &["append", "changelog", "snapshot_every"];
 
 impl Checker<'_> {
@@ -24,8 +24,31 @@ impl Checker<'_> {
         };
         let mut mode = default_mode;
         let mut overwrite = true;
+        let mut kafka = KafkaOptions::default();
         for s in &settings {
             match s.key.name.as_str() {
+                "key_column" => {
+                    if conn.is_some() && !matches!(conn, Some(ConnectorSpec::Kafka { .. })) {
+                        self.report(
+                            Diagnostic::error(
+                                "E0123",
+                                "`key_column` only applies to `kafka` sinks",
+                                s.key.span,
+                            )
+                            .with_label("not kafka")
+                            .with_hint("remove `key_column`"),
+                        );
+                        ok = false;
+                        continue;
+                    }
+                    let names: Option<Vec<String>> = scope
+                        .schema()
+                        .map(|schema| schema.fields.iter().map(|f| f.name.clone()).collect());
+                    match self.key_column_of_sink(s, names.as_deref()) {
+                        Some(i) => kafka.key_column = Some(i),
+                        None => ok = false,
+                    }
+                }
                 "mode" => match self.mode_setting(s) {
                     Some(m) => mode = m,
                     None => ok = false,
@@ -61,9 +84,43 @@ impl Checker<'_> {
             schema: schema.unwrap_or_default(),
             mode,
             overwrite,
+            kafka,
             span: d.span,
         };
         (ok.then_some(node), Resolved { input, scope })
+    }
+
+    /// `key_column = COL`: any column of the written schema; its text form is the message key.
+    fn key_column_of_sink(&mut self, s: &Setting, columns: Option<&[String]>) -> Option<usize> {
+        let id = match &s.value {
+            SettingValue::Expr(e) => match &e.kind {
+                ExprKind::Column {
+                    qualifier: None,
+                    name,
+                } => name,
+                _ => {
+                    self.setting_kind(s, "a column name");
+                    return None;
+                }
+            },
+            _ => {
+                self.setting_kind(s, "a column name");
+                return None;
+            }
+        };
+        let columns = columns?;
+        match columns.iter().position(|c| *c == id.name) {
+            Some(i) => Some(i),
+            None => {
+                let names: Vec<&str> = columns.iter().map(String::as_str).collect();
+                self.report(
+                    Diagnostic::error("E0131", format!("unknown column `{}`", id.name), id.span)
+                        .with_label("not written by this sink")
+                        .with_hint(suggest(&id.name, &names, "columns")),
+                );
+                None
+            }
+        }
     }
 
     fn mode_setting(&mut self, s: &Setting) -> Option<SinkMode> {

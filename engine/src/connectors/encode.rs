@@ -83,6 +83,17 @@ impl Encoder {
     /// Appends every row of `batch` to `out`. Columns are taken by position and must have
     /// the schema's types (other Arrow types that cast to them, e.g. Int32, are cast).
     pub fn encode(&self, batch: &RecordBatch, out: &mut Vec<u8>) -> Result<(), ConnectorError> {
+        self.encode_rows(batch, out, None)
+    }
+
+    /// `encode`, and when `ends` is given, the end offset in `out` of every row (after its
+    /// line feed): message-per-row sinks cut `out` there.
+    pub fn encode_rows(
+        &self,
+        batch: &RecordBatch,
+        out: &mut Vec<u8>,
+        mut ends: Option<&mut Vec<usize>>,
+    ) -> Result<(), ConnectorError> {
         let fields = &self.schema.fields;
         if batch.num_columns() != fields.len() {
             return Err(ConnectorError::Other(format!(
@@ -126,6 +137,9 @@ impl Encoder {
                         write_value(out, col, row, Format::Csv);
                     }
                     out.push(b'\n');
+                    if let Some(ends) = ends.as_deref_mut() {
+                        ends.push(out.len());
+                    }
                 }
             }
             Format::Jsonl => {
@@ -139,11 +153,32 @@ impl Encoder {
                         write_value(out, col, row, Format::Jsonl);
                     }
                     out.extend_from_slice(b"}\n");
+                    if let Some(ends) = ends.as_deref_mut() {
+                        ends.push(out.len());
+                    }
                 }
             }
         }
         Ok(())
     }
+}
+
+/// The text of one value as a message key: a string as is, any other type in its CSV form
+/// (never quoted: numbers, timestamps, durations and bools hold no separator); `None` for null.
+pub(crate) fn key_text(
+    array: &ArrayRef,
+    ty: sluice_dsl::plan::DataType,
+    row: usize,
+) -> Option<Vec<u8>> {
+    if array.is_null(row) {
+        return None;
+    }
+    let mut out = Vec::new();
+    match downcast(array, ty) {
+        Col::Str(a) => out.extend_from_slice(a.value(row).as_bytes()),
+        col => write_value(&mut out, &col, row, Format::Csv),
+    }
+    Some(out)
 }
 
 fn downcast(array: &ArrayRef, ty: sluice_dsl::plan::DataType) -> Col<'_> {

@@ -22,6 +22,7 @@ pub mod dead_letter;
 pub mod encode;
 pub mod file;
 pub mod generator;
+pub mod kafka;
 pub mod memory;
 pub mod sink;
 pub mod stdio;
@@ -67,7 +68,7 @@ pub fn open_source_with(
         ConnectorSpec::File { .. } => file::open_file(node, ctx, opts),
         ConnectorSpec::Stdin => stdio::open_stdin(node, ctx, opts),
         ConnectorSpec::Generator { .. } => generator::open_generator(node, ctx),
-        ConnectorSpec::Kafka { .. } => Err(ConnectorError::Unsupported("kafka".into())),
+        ConnectorSpec::Kafka { .. } => kafka::open_kafka_source(node, ctx),
         ConnectorSpec::Stdout => Err(ConnectorError::Other(format!(
             "source `{}`: stdout cannot be read (did you mean stdin?)",
             node.name
@@ -87,6 +88,12 @@ pub fn open_dead_letters(
             .join(pipeline)
             .join(format!("{}.jsonl", node.name)),
         Some((ConnectorSpec::File { path }, Format::Jsonl)) => PathBuf::from(path),
+        Some((spec @ ConnectorSpec::Kafka { topic, .. }, Format::Jsonl)) => {
+            let writer = kafka::open_dead_letter_topic(&node.name, spec)?;
+            return Ok(Arc::new(
+                DeadLetterSink::new(&node.name, writer).with_path(format!("kafka topic `{topic}`")),
+            ));
+        }
         Some((ConnectorSpec::Stdout, Format::Jsonl)) => {
             return Ok(Arc::new(
                 DeadLetterSink::new(&node.name, Box::new(std::io::stdout())).with_path("stdout"),
@@ -151,13 +158,65 @@ pub trait SourceReader: Send {
     /// `None` when this worker's share is exhausted. Malformed records never fail this call:
     /// they go to the dead-letter sink. `Err` is for I/O failures only.
     fn next_batch(&mut self) -> Result<Option<RecordBatch>, ConnectorError>;
+
+    /// `next_batch` for sources that may have nothing *yet* (Kafka): `Idle` then.
+    fn pull(&mut self) -> Result<Pulled, ConnectorError> {
+        Ok(match self.next_batch()? {
+            Some(batch) => Pulled::Batch(batch),
+            None => Pulled::Done,
+        })
+    }
+
+    /// Whether the input never ends by itself; without `event_time` such a source runs on
+    /// wall-clock (processing) time.
+    fn unbounded(&self) -> bool {
+        false
+    }
+
+    /// The batch last pulled is written for good once the sinks' durable frontier passes
+    /// `bound` (a timely time). Sources that commit positions remember it.
+    fn sent(&mut self, _bound: u64) {}
+
+    /// The sinks' durable frontier moved (`None`: everything is durable): commit what it covers.
+    fn durable(&mut self, _frontier: Option<u64>) {}
+
+    /// The reader is done (end of input or stop). What is left to do once the run's sinks have
+    /// finished: commit the last positions.
+    fn close(self: Box<Self>) -> Option<FinalCommit> {
+        None
+    }
 }
+
+/// What one pull from a source gave.
+pub enum Pulled {
+    Batch(RecordBatch),
+    /// Nothing available right now; try again later.
+    Idle,
+    /// This worker's share is exhausted.
+    Done,
+}
+
+/// A source's last commit, run after the sinks finished and only if the run succeeded.
+pub type FinalCommit = Box<dyn FnOnce() -> Result<(), ConnectorError> + Send>;
 
 /// One worker's encoder into a shared sink target.
 pub trait SinkWriter: Send {
     fn write_batch(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError>;
-    /// Pushes buffered bytes to the shared target and flushes it.
+
+    /// `write_batch` for rows of timely time `time` (writers that track durability per time).
+    fn write_batch_at(&mut self, batch: &RecordBatch, _time: u64) -> Result<(), ConnectorError> {
+        self.write_batch(batch)
+    }
+
+    /// Pushes buffered bytes to the shared target and flushes it; waits until it is all
+    /// written.
     fn flush(&mut self) -> Result<(), ConnectorError>;
+
+    /// Pushes what is buffered without waiting long and returns the lowest time with rows
+    /// not yet durable (`None`: everything given so far is).
+    fn make_durable(&mut self) -> Result<Option<u64>, ConnectorError> {
+        self.flush().map(|()| None)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -174,6 +233,8 @@ pub enum ConnectorError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Broker(#[from] kafka::BrokerError),
     #[error("connector `{0}` is not supported yet")]
     Unsupported(String),
     #[error("{0}")]

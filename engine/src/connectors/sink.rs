@@ -1,4 +1,4 @@
-//! `file(...)` and `stdout` sinks.
+//! `file(...)` and `stdout` sinks (and the shared part of `kafka(...)` sinks, see `kafka/sink.rs`).
 //!
 //! One `SinkTarget` per sink and run owns the output; every worker gets its own `SinkWriter`
 //! that encodes into a private buffer and hands it over (under the target's mutex) when it
@@ -19,6 +19,7 @@ use arrow_array::RecordBatch;
 use sluice_dsl::plan::{ConnectorSpec, Format, SinkNode};
 
 use super::encode::Encoder;
+use super::kafka::KafkaSink;
 use super::{ConnectorError, SinkWriter};
 
 /// A writer's buffer is handed to the target once it holds more than this.
@@ -27,6 +28,8 @@ const HAND_OVER_BYTES: usize = 1 << 20;
 enum Output {
     File(File),
     Stdout,
+    /// Each worker's writer has its own producer; nothing is written here.
+    Kafka,
 }
 
 struct Shared {
@@ -38,6 +41,7 @@ struct Shared {
 /// The output of one sink, shared by its workers' writers.
 pub struct SinkTarget {
     label: String,
+    kafka: Option<KafkaSink>,
     encoder: Encoder,
     shared: Mutex<Shared>,
     rows: AtomicU64,
@@ -84,11 +88,23 @@ impl SinkTarget {
                 )));
             }
             ConnectorSpec::Kafka { .. } => {
-                return Err(ConnectorError::Unsupported("kafka sink".into()));
+                let kafka = KafkaSink::open(node)?;
+                return Ok(Arc::new(SinkTarget {
+                    label: kafka.label(),
+                    kafka: Some(kafka),
+                    encoder,
+                    shared: Mutex::new(Shared {
+                        output: Output::Kafka,
+                        header: None,
+                    }),
+                    rows: AtomicU64::new(0),
+                    bytes: AtomicU64::new(0),
+                }));
             }
         };
         Ok(Arc::new(SinkTarget {
             label,
+            kafka: None,
             encoder,
             shared: Mutex::new(Shared { output, header }),
             rows: AtomicU64::new(0),
@@ -96,14 +112,29 @@ impl SinkTarget {
         }))
     }
 
-    /// A writer for one worker.
-    pub fn writer(self: &Arc<Self>) -> Box<dyn SinkWriter> {
-        Box::new(BufferedWriter {
+    /// A writer for one worker (a Kafka sink's has its own producer).
+    pub fn writer(self: &Arc<Self>) -> Result<Box<dyn SinkWriter>, ConnectorError> {
+        if let Some(kafka) = &self.kafka {
+            return kafka.writer(Arc::clone(self), self.encoder.clone());
+        }
+        Ok(Box::new(BufferedWriter {
             target: Arc::clone(self),
             encoder: self.encoder.clone(),
             buf: Vec::with_capacity(HAND_OVER_BYTES + HAND_OVER_BYTES / 4),
             rows: 0,
-        })
+        }))
+    }
+
+    /// Whether every process writes its own rows (Kafka), rather than one process all of
+    /// them (files, stdout).
+    pub fn writes_on_every_process(&self) -> bool {
+        self.kafka.is_some()
+    }
+
+    /// Counts rows written by a writer that does not go through `write` (Kafka deliveries).
+    pub(crate) fn count_written(&self, rows: u64, bytes: u64) {
+        self.rows.fetch_add(rows, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
     /// Writes what is still pending (the CSV header of an empty result) and flushes the
@@ -140,6 +171,7 @@ impl SinkTarget {
                 match output {
                     Output::File(f) => f.flush()?,
                     Output::Stdout => io::stdout().lock().flush()?,
+                    Output::Kafka => {}
                 }
             }
             Ok(written)
@@ -158,6 +190,7 @@ fn write_all(output: &mut Output, bytes: &[u8]) -> io::Result<()> {
     match output {
         Output::File(f) => f.write_all(bytes),
         Output::Stdout => io::stdout().lock().write_all(bytes),
+        Output::Kafka => Ok(()),
     }
 }
 

@@ -37,7 +37,7 @@ pub use interval_join::{IntervalJoin, IntervalJoinSpec};
 pub use join::{JoinSpec, JoinTable};
 pub use key_by::KeyBy;
 pub use project::ProjectBatches;
-pub use read::{EventTimeSpec, read_source};
+pub use read::{CommitSpec, EventTimeSpec, read_source};
 pub use route::{RouteBatches, RouteSpec};
 pub use top::{TopRows, TopSpec};
 pub use updating::{UpdatingAggregate, UpdatingSpec};
@@ -59,6 +59,10 @@ impl Failures {
             .unwrap_or_else(|e| e.into_inner())
             .push(format!("{context}: {error}"));
     }
+    /// Whether anything failed so far (sources stop committing positions then).
+    pub fn any(&self) -> bool {
+        !self.0.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+    }
     pub fn take(&self) -> Vec<String> {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
     }
@@ -74,11 +78,21 @@ pub fn build<'scope>(
     workers: usize,
 ) {
     let open = |_: usize, node: &SourceNode, ctx| open_source(node, ctx);
-    let built = build_streams(scope, plan, shared, worker, workers, &open);
+    // Sinks' durable frontier, for the sources that commit positions (built before the sinks).
+    let durable = ProbeHandle::new();
+    let built = build_streams(scope, plan, shared, worker, workers, &open, Some(&durable));
+    let track_durability = plan.commits_positions();
     for (index, sink) in plan.logical.sinks.iter().enumerate() {
         if let Some(stream) = built.input(&sink.input) {
             let context = format!("sink `{}`", sink.name);
-            stream.write_batches(shared.sinks[index].writer(), context, shared.clone());
+            match shared.sinks[index].writer() {
+                Ok(writer) => {
+                    stream
+                        .write_batches(writer, context, shared.clone(), track_durability)
+                        .probe_with(&durable);
+                }
+                Err(e) => shared.failures.record(&context, e),
+            }
         }
     }
 }
@@ -116,6 +130,7 @@ pub fn build_streams<'scope>(
     worker: usize,
     workers: usize,
     open: OpenReader<'_>,
+    durable: Option<&ProbeHandle<u64>>,
 ) -> Built<'scope> {
     let logical = &plan.logical;
     // Sources, then tables (numbered after the sources, as in `RunShared::sources`).
@@ -152,7 +167,18 @@ pub fn build_streams<'scope>(
             max_out_of_order: node.max_out_of_order,
             align: aligned.then(|| (probe.clone(), node.max_out_of_order.max(60_000) as u64)),
         });
-        let stream = read_source(scope, context, reader, event_time, shared.clone());
+        let commit = durable
+            .filter(|_| {
+                matches!(
+                    node.connector,
+                    sluice_dsl::plan::ConnectorSpec::Kafka { .. }
+                )
+            })
+            .map(|probe| CommitSpec {
+                durable: probe.clone(),
+                horizon_ms: plan.commit_horizon_ms,
+            });
+        let stream = read_source(scope, context, reader, event_time, commit, shared.clone());
         sources[index] = Some(if aligned {
             stream.probe_with(&probe)
         } else {

@@ -17,7 +17,7 @@ use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::{ProbeHandle, Scope};
 
 use super::BatchStream;
-use crate::connectors::SourceReader;
+use crate::connectors::{Pulled, SourceReader};
 use crate::run::RunShared;
 
 /// How long one activation may read before yielding to other operators.
@@ -63,25 +63,82 @@ fn advance(current: u64, batch: &RecordBatch, spec: &EventTimeSpec) -> u64 {
     }
 }
 
+/// How a source's positions are committed (sources that commit, i.e. Kafka).
+#[derive(Clone)]
+pub struct CommitSpec {
+    /// The frontier below which every sink has made its rows durable (all workers).
+    pub durable: ProbeHandle<u64>,
+    /// The longest a stage holds a row past its event time, ms (`None`: unbounded, session
+    /// windows): a batch is written for good once `durable` passes `max(sent, e + horizon)`.
+    pub horizon_ms: Option<i64>,
+}
+
+impl CommitSpec {
+    /// The time past which the durable frontier must be for `batch`, sent at `sent`, to be
+    /// written for good.
+    fn bound(&self, sent: u64, batch: &RecordBatch, event_time: Option<&EventTimeSpec>) -> u64 {
+        let Some(horizon) = self.horizon_ms else {
+            return u64::MAX;
+        };
+        if horizon == 0 {
+            return sent;
+        }
+        let latest = match event_time {
+            Some(spec) => arrow_arith::aggregate::max(
+                batch
+                    .column(spec.column)
+                    .as_primitive::<TimestampMillisecondType>(),
+            )
+            .unwrap_or(from_time(sent)),
+            None => from_time(sent),
+        };
+        sent.max(to_time(latest.saturating_add(horizon)))
+    }
+}
+
+/// Wall-clock ms since the epoch, as a timely time (processing time of unbounded sources).
+fn wall_clock() -> u64 {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    to_time(ms)
+}
+
 /// A stream of the batches `reader` yields (an empty stream when `reader` is `None`, e.g.
 /// because opening it failed). Read errors are recorded in `shared.failures` and end the stream.
+/// Without `event_time`, a bounded source sends everything at time 0 and an unbounded one at
+/// the wall clock. A stop request (SIGINT/SIGTERM) ends every source.
 pub fn read_source<'scope>(
     scope: Scope<'scope, u64>,
     context: String,
     reader: Option<Box<dyn SourceReader>>,
     event_time: Option<EventTimeSpec>,
+    commit: Option<CommitSpec>,
     shared: Arc<RunShared>,
 ) -> BatchStream<'scope> {
     source(scope, &context.clone(), move |capability, info| {
         let activator = scope.activator_for(info.address);
+        let wall = event_time.is_none() && reader.as_ref().is_some_and(|r| r.unbounded());
         let mut capability = reader.is_some().then_some(capability);
         let mut reader = reader;
         move |output| {
             let (Some(cap), Some(r)) = (capability.as_mut(), reader.as_mut()) else {
                 return;
             };
+            if wall {
+                let now = wall_clock();
+                if now > *cap.time() {
+                    cap.downgrade(&now);
+                }
+            }
+            if let Some(c) = &commit
+                && !shared.failures.any()
+            {
+                r.durable(c.durable.with_frontier(|f| f.iter().min().copied()));
+            }
             let started = Instant::now();
-            let mut done = false;
+            let mut done = crate::stop::requested();
+            let mut idle = false;
             let ahead = event_time
                 .as_ref()
                 .and_then(|spec| spec.align.as_ref())
@@ -92,17 +149,19 @@ pub fn read_source<'scope>(
                             .is_some_and(|low| *cap.time() > low.saturating_add(*max))
                     })
                 });
-            if shared.flow.saturated() || ahead {
+            if !done && (shared.flow.saturated() || ahead) {
                 // Consumers on other workers, or other workers' sources, are behind: wait.
                 activator.activate_after(Duration::from_micros(200));
                 return;
             }
-            while started.elapsed() < SLICE && !shared.flow.saturated() {
-                match r.next_batch() {
-                    Ok(Some(batch)) => {
-                        let watermark = event_time
-                            .as_ref()
-                            .map(|spec| advance(*cap.time(), &batch, spec));
+            while !done && started.elapsed() < SLICE && !shared.flow.saturated() {
+                match r.pull() {
+                    Ok(Pulled::Batch(batch)) => {
+                        let sent = *cap.time();
+                        if let Some(c) = &commit {
+                            r.sent(c.bound(sent, &batch, event_time.as_ref()));
+                        }
+                        let watermark = event_time.as_ref().map(|spec| advance(sent, &batch, spec));
                         output.session(&*cap).give(batch);
                         if let Some(w) = watermark
                             && w > *cap.time()
@@ -110,20 +169,26 @@ pub fn read_source<'scope>(
                             cap.downgrade(&w);
                         }
                     }
-                    Ok(None) => {
-                        done = true;
+                    Ok(Pulled::Idle) => {
+                        idle = true;
                         break;
                     }
+                    Ok(Pulled::Done) => done = true,
                     Err(e) => {
                         shared.failures.record(&context, e);
                         done = true;
-                        break;
                     }
                 }
             }
             if done {
                 capability = None;
-                reader = None;
+                if let Some(r) = reader.take()
+                    && let Some(last) = r.close()
+                {
+                    shared.final_commit(last);
+                }
+            } else if idle {
+                activator.activate_after(Duration::from_millis(5));
             } else {
                 activator.activate();
             }

@@ -1,41 +1,114 @@
 //! The sink operator: encodes every batch with this worker's writer of the shared target and
 //! flushes once the input is complete.
+//!
+//! Its output carries no data; its frontier is the sink's *durable* frontier. When the run has
+//! sources that commit positions (Kafka), the operator holds a capability at the lowest time
+//! whose rows are not yet durable (flushed to the file, acknowledged by the broker) and
+//! releases it after `make_durable`, at most every `DURABLE_EVERY`; sources commit only what
+//! that frontier covers (`read::CommitSpec`).
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::Stream;
 use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 
 use super::BatchStream;
 use crate::connectors::SinkWriter;
 use crate::run::RunShared;
 
+/// How often a sink with undurable rows flushes (bounds commit latency, not throughput).
+const DURABLE_EVERY: Duration = Duration::from_millis(50);
+
+/// The (empty) stream whose frontier is a sink's durable frontier.
+pub type DurableStream<'scope> = Stream<'scope, u64, Vec<()>>;
+
 /// Extension trait: write a stream of batches to a sink.
-pub trait WriteBatches {
+pub trait WriteBatches<'scope> {
     /// Write errors are recorded once in `shared.failures`; later batches are discarded.
-    fn write_batches(self, writer: Box<dyn SinkWriter>, context: String, shared: Arc<RunShared>);
+    /// `track_durability`: hold the returned frontier back until rows are durable.
+    fn write_batches(
+        self,
+        writer: Box<dyn SinkWriter>,
+        context: String,
+        shared: Arc<RunShared>,
+        track_durability: bool,
+    ) -> DurableStream<'scope>;
 }
 
-impl<'scope> WriteBatches for BatchStream<'scope> {
-    fn write_batches(self, writer: Box<dyn SinkWriter>, context: String, shared: Arc<RunShared>) {
-        let mut writer = Some(writer);
-        self.sink(Pipeline, "Write", move |(input, frontier)| {
-            input.for_each(|_, data| {
-                for batch in data.drain(..) {
-                    if let Some(w) = writer.as_mut()
-                        && let Err(e) = w.write_batch(&batch)
-                    {
-                        shared.failures.record(&context, e);
-                        writer = None;
+impl<'scope> WriteBatches<'scope> for BatchStream<'scope> {
+    fn write_batches(
+        self,
+        writer: Box<dyn SinkWriter>,
+        context: String,
+        shared: Arc<RunShared>,
+        track_durability: bool,
+    ) -> DurableStream<'scope> {
+        let scope = self.scope();
+        self.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
+            Pipeline,
+            "Write",
+            move |_initial, info| {
+                let activator = scope.activator_for(info.address);
+                let mut writer = Some(writer);
+                let mut held: Option<Capability<u64>> = None;
+                let mut last_flush = Instant::now();
+                move |(input, frontier), _output| {
+                    input.for_each(|cap, data| {
+                        let Some(&time) = cap.least() else {
+                            return;
+                        };
+                        for batch in data.drain(..) {
+                            if let Some(w) = writer.as_mut()
+                                && let Err(e) = w.write_batch_at(&batch, time)
+                            {
+                                shared.failures.record(&context, e);
+                                writer = None;
+                            }
+                        }
+                        if track_durability
+                            && writer.is_some()
+                            && held.as_ref().is_none_or(|h| time < *h.time())
+                        {
+                            held = Some(cap.delayed(&time, 0));
+                        }
+                    });
+                    if frontier.is_empty() {
+                        if let Some(mut w) = writer.take()
+                            && let Err(e) = w.flush()
+                        {
+                            shared.failures.record(&context, e);
+                        }
+                        held = None;
+                        return;
+                    }
+                    let Some(h) = held.as_mut() else {
+                        return;
+                    };
+                    if last_flush.elapsed() >= DURABLE_EVERY {
+                        last_flush = Instant::now();
+                        match writer.as_mut().map(|w| w.make_durable()) {
+                            None | Some(Ok(None)) => held = None,
+                            Some(Ok(Some(low))) => {
+                                if low > *h.time() {
+                                    h.downgrade(&low);
+                                }
+                            }
+                            Some(Err(e)) => {
+                                shared.failures.record(&context, e);
+                                writer = None;
+                                held = None;
+                            }
+                        }
+                    }
+                    if held.is_some() {
+                        activator.activate_after(DURABLE_EVERY);
                     }
                 }
-            });
-            if frontier.is_empty()
-                && let Some(mut w) = writer.take()
-                && let Err(e) = w.flush()
-            {
-                shared.failures.record(&context, e);
-            }
-        });
+            },
+        )
     }
 }

@@ -167,7 +167,7 @@ impl Decoder {
         }
     }
 
-    fn decode(&mut self, record: &[u8], out: &mut ColumnsBuilder) -> Result<(), String> {
+    pub(crate) fn decode(&mut self, record: &[u8], out: &mut ColumnsBuilder) -> Result<(), String> {
         match self {
             Decoder::Csv(d) => d.decode(record, out),
             Decoder::Jsonl(d) => d.decode(record, out),

@@ -137,6 +137,7 @@ fn sink_node(path: &str, format: Format, overwrite: bool) -> SinkNode {
         ]),
         mode: SinkMode::Append,
         overwrite,
+        kafka: Default::default(),
         span: Span::default(),
     }
 }
@@ -159,7 +160,7 @@ fn csv_sink_writes_the_header_once_across_writers() {
     let dir = temp_dir("sink_header");
     let path = dir.join("nested/deeper/out.csv").display().to_string();
     let target = SinkTarget::open(&sink_node(&path, Format::Csv, true)).unwrap();
-    let mut writers: Vec<_> = (0..3).map(|_| target.writer()).collect();
+    let mut writers: Vec<_> = (0..3).map(|_| target.writer().unwrap()).collect();
     for (w, writer) in writers.iter_mut().enumerate() {
         let base = w as i64 * 100;
         writer.write_batch(&small_batch(base..base + 3)).unwrap();
@@ -188,7 +189,7 @@ fn csv_sink_writes_the_header_once_across_writers() {
 
     // Appending to the non-empty file: no second header.
     let again = SinkTarget::open(&sink_node(&path, Format::Csv, false)).unwrap();
-    let mut w = again.writer();
+    let mut w = again.writer().unwrap();
     w.write_batch(&small_batch(7..8)).unwrap();
     drop(w); // a dropped writer still hands its rows over
     again.finish().unwrap();
@@ -208,7 +209,7 @@ fn jsonl_sink_appends_to_an_empty_file_without_header() {
     let dir = temp_dir("sink_jsonl");
     let path = dir.join("out.jsonl").display().to_string();
     let target = SinkTarget::open(&sink_node(&path, Format::Jsonl, false)).unwrap();
-    let mut w = target.writer();
+    let mut w = target.writer().unwrap();
     w.write_batch(&small_batch(1..3)).unwrap();
     w.flush().unwrap();
     target.finish().unwrap();
@@ -223,7 +224,7 @@ fn a_writer_hands_over_large_buffers_before_flush() {
     let dir = temp_dir("sink_large");
     let path = dir.join("big.csv").display().to_string();
     let target = SinkTarget::open(&sink_node(&path, Format::Csv, true)).unwrap();
-    let mut w = target.writer();
+    let mut w = target.writer().unwrap();
     for k in 0..30 {
         w.write_batch(&small_batch(k * 10_000..(k + 1) * 10_000))
             .unwrap();
@@ -243,7 +244,7 @@ fn csv_sink_output_reads_back_through_the_csv_source() {
     let mut node = sink_node(&path, Format::Csv, true);
     node.schema = schema();
     let target = SinkTarget::open(&node).unwrap();
-    let mut w = target.writer();
+    let mut w = target.writer().unwrap();
     w.write_batch(&batch()).unwrap();
     w.flush().unwrap();
     target.finish().unwrap();

@@ -75,6 +75,7 @@ pub(super) fn source(
         max_out_of_order: 0,
         dead_letter: None,
         key: vec![],
+        kafka: Default::default(),
         span: Span::default(),
     }
 }

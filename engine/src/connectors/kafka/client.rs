@@ -1,0 +1,93 @@
+//! Client settings shared by sources, sinks and dead-letter topics, and the context that turns
+//! librdkafka's errors and logs into `tracing` events naming the broker and topic.
+
+use std::time::Duration;
+
+use rdkafka::ClientContext;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::ConsumerContext;
+use rdkafka::error::KafkaError;
+
+/// How long a metadata request may take before it is retried.
+pub(crate) const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Which client this is, for messages: `kafka source `bids` (topic `bids` on 127.0.0.1:9092)`.
+#[derive(Clone, Debug)]
+pub(crate) struct Endpoint {
+    pub role: &'static str,
+    pub name: String,
+    pub topic: String,
+    pub brokers: String,
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "kafka {} `{}` (topic `{}` on broker(s) {})",
+            self.role, self.name, self.topic, self.brokers
+        )
+    }
+}
+
+/// An error that names the broker and the topic.
+#[derive(Debug, thiserror::Error)]
+#[error("{endpoint}: {message}")]
+pub struct BrokerError {
+    pub(crate) endpoint: String,
+    pub(crate) message: String,
+}
+
+impl Endpoint {
+    pub(crate) fn error(&self, message: impl std::fmt::Display) -> BrokerError {
+        BrokerError {
+            endpoint: self.to_string(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// Logs librdkafka's errors and log lines as `tracing` events with the endpoint.
+pub(crate) struct LoggingContext {
+    pub endpoint: Endpoint,
+}
+
+impl ClientContext for LoggingContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        let endpoint = &self.endpoint;
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error
+            | RDKafkaLogLevel::Warning => {
+                tracing::warn!(%endpoint, facility, "librdkafka: {message}")
+            }
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::info!(%endpoint, facility, "librdkafka: {message}")
+            }
+            RDKafkaLogLevel::Debug => tracing::debug!(%endpoint, facility, "librdkafka: {message}"),
+        }
+    }
+
+    /// librdkafka retries on its own (reconnects with backoff, re-sends unacknowledged
+    /// messages); this only reports.
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(endpoint = %self.endpoint, "{error}: {reason}; retrying");
+    }
+}
+
+impl ConsumerContext for LoggingContext {}
+
+/// Settings every client gets.
+pub(crate) fn base_config(brokers: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", brokers)
+        .set("client.id", "sluice")
+        // Reconnect quickly after a broker restart, then back off up to 2 s.
+        .set("reconnect.backoff.ms", "50")
+        .set("reconnect.backoff.max.ms", "2000")
+        .set_log_level(RDKafkaLogLevel::Warning);
+    config
+}
