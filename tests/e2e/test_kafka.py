@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from conftest import read_jsonl, sluice_bin
-from kafka_broker import Broker, Collector, free_port, require_broker
+from kafka_broker import Broker, require_broker
 
 MINUTE = 60_000
 BASE_MS = 1_700_000_000_000  # 2023-11-14T22:13:20Z
@@ -41,15 +41,27 @@ def write_pipeline(path: Path, text: str) -> Path:
 
 
 def start_sluice(pipeline: Path, *args, cwd: Path, env=None):
+    """Starts a run in the background; its stderr goes to a file (a pipe nobody reads while
+    the test waits would fill up and block the run)."""
     full = dict(os.environ, NO_COLOR="1", RUST_LOG="warn")
     full.update(env or {})
-    return subprocess.Popen([str(sluice_bin()), "run", str(pipeline), "--quiet", *map(str, args)],
-                            cwd=cwd, env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err = open(cwd / f"stderr-{time.time_ns()}.log", "w+")
+    proc = subprocess.Popen([str(sluice_bin()), "run", str(pipeline), "--quiet", *map(str, args)],
+                            cwd=cwd, env=full, stdout=subprocess.DEVNULL, stderr=err, text=True)
+    proc.err_file = err
+    return proc
 
 
 def finish(proc, timeout=120):
-    out, err = proc.communicate(timeout=timeout)
-    return proc.returncode, out, err
+    """Waits for the run; returns (exit code, stderr)."""
+    proc.wait(timeout=timeout)
+    proc.err_file.seek(0)
+    return proc.returncode, proc.err_file.read()
+
+
+def stderr_so_far(proc):
+    proc.err_file.flush()
+    return Path(proc.err_file.name).read_text()
 
 
 WINDOW_PIPELINE = """\
@@ -73,7 +85,7 @@ stream per_minute = events
   | aggregate n = count(), total = sum(cents)
   | select user, window_start, n, total
 
-sink out = kafka(topic = "{out}", brokers = "{brokers}") as json {{ key_column = user }}
+sink out = kafka(topic = "{out}", brokers = "{brokers}") as json {{ key_column = user }} <- per_minute
 """
 
 
@@ -254,35 +266,42 @@ def ids_of(messages):
     return [json.loads(m.value())["id"] for m in messages]
 
 
+def read_until(broker, topic, done, timeout_s=120):
+    """Reads the whole topic with a fresh consumer until done(messages); returns them."""
+    deadline = time.time() + timeout_s
+    while True:
+        messages = broker.consume_all(topic, idle_s=2)
+        if done(messages) or time.time() > deadline:
+            return messages
+
+
 def test_broker_down_at_start_then_restarted_mid_run_loses_nothing(tmp_path):
     require_broker()
     broker = Broker(tmp_path / "broker")
     pipeline = write_pipeline(tmp_path / "p.sluice", PASSTHROUGH.format(
         topic="ids-in", out="ids-out", brokers=broker.bootstrap, group="restart"))
-    # No broker yet: the run waits, naming broker and topic, and does not crash.
-    proc = start_sluice(pipeline, "--workers", "2", cwd=tmp_path)
-    time.sleep(3)
-    assert proc.poll() is None, proc.communicate()[1][-2000:]
     broker.start()
     broker.create_topic("ids-in", 2)
     broker.create_topic("ids-out", 1)
-    collect = None
+    broker.stop()
+    # The broker is down: the run waits, naming broker and topic, and does not crash.
+    proc = start_sluice(pipeline, "--workers", "2", cwd=tmp_path)
+    time.sleep(3)
+    assert proc.poll() is None, stderr_so_far(proc)[-2000:]
+    broker.start()
     try:
         broker.produce("ids-in", [(None, json.dumps({"id": i}).encode()) for i in range(2000)])
-        collect = Collector(broker, "ids-out")
-        assert collect.poll_until(lambda ms: len(set(ids_of(ms))) >= 2000, 90), "first half not delivered"
+        first = read_until(broker, "ids-out", lambda ms: set(ids_of(ms)) >= set(range(2000)), 90)
+        assert set(ids_of(first)) >= set(range(2000)), "first half not delivered"
         broker.stop()
         time.sleep(2)
         broker.start()
         broker.produce("ids-in", [(None, json.dumps({"id": i}).encode()) for i in range(2000, 4000)])
-        collect.close()
-        collect = Collector(broker, "ids-out")
-        assert collect.poll_until(lambda ms: set(ids_of(ms)) >= set(range(4000)), 120), "ids lost"
+        both = read_until(broker, "ids-out", lambda ms: set(ids_of(ms)) >= set(range(4000)))
+        assert set(ids_of(both)) >= set(range(4000)), "ids lost"
     finally:
-        if collect:
-            collect.close()
         proc.send_signal(signal.SIGTERM)
-        code, _, err = finish(proc)
+        code, err = finish(proc)
         broker.stop()
     assert code == 0, err[-3000:]
     assert f"on broker(s) {broker.bootstrap}" in err and "`ids-in`" in err, err[-3000:]
@@ -301,13 +320,10 @@ def test_sigkill_and_restart_lose_nothing_and_duplicates_are_the_uncommitted_row
                                          partition_of=lambda k: ids[k] % partitions)
     produce(list(range(0, total // 2)))
     proc = start_sluice(pipeline, "--workers", "2", cwd=tmp_path)
-    collect = Collector(broker, out)
-    assert collect.poll_until(lambda ms: len(ms) >= total // 4, 90), "nothing written before the kill"
-    time.sleep(0.3)
+    assert len(read_until(broker, out, lambda ms: len(ms) >= total // 4, 90)) >= total // 4
     proc.kill()  # SIGKILL: no flush, no commit
     proc.wait()
-    collect.poll_until(lambda ms: False, 3)  # let the last acknowledged messages arrive
-    written_before = set(ids_of(collect.messages))
+    written_before = set(ids_of(broker.consume_all(out, idle_s=2)))
     committed = broker.committed(topic, group)
     # No loss: every committed offset's row is in the output.
     committed_ids = {i for i in range(total // 2) if i // partitions < committed.get(i % partitions, 0)}
@@ -317,13 +333,14 @@ def test_sigkill_and_restart_lose_nothing_and_duplicates_are_the_uncommitted_row
     produce(list(range(total // 2, total)))
     proc = start_sluice(pipeline, "--workers", "2", cwd=tmp_path)
     try:
-        assert collect.poll_until(lambda ms: set(ids_of(ms)) >= set(range(total)), 120), "ids lost after restart"
+        messages = read_until(broker, out, lambda ms: set(ids_of(ms)) >= set(range(total)))
+        assert set(ids_of(messages)) >= set(range(total)), "ids lost after restart"
     finally:
         proc.send_signal(signal.SIGTERM)
-        code, _, err = finish(proc)
-        collect.close()
+        code, err = finish(proc)
+    messages = broker.consume_all(out, idle_s=2)
     assert code == 0, err[-3000:]
-    counts = Counter(ids_of(collect.messages))
+    counts = Counter(ids_of(messages))
     duplicates = sum(c - 1 for c in counts.values())
     # Exactly the rows written before the kill whose offsets were not committed came twice.
     reread = {i for i in range(total) if i // partitions >= committed.get(i % partitions, 0)}
@@ -340,14 +357,10 @@ def test_sigterm_drains_commits_and_exits_zero(broker, tmp_path):
     pipeline = write_pipeline(tmp_path / "p.sluice", PASSTHROUGH.format(
         topic=topic, out=out, brokers=broker.bootstrap, group="term"))
     proc = start_sluice(pipeline, "--workers", "2", cwd=tmp_path)
-    collect = Collector(broker, out)
-    try:
-        assert collect.poll_until(lambda ms: len(ms) >= 3000, 90)
-    finally:
-        collect.close()
+    assert len(read_until(broker, out, lambda ms: len(ms) >= 3000, 90)) >= 3000
     started = time.time()
     proc.send_signal(signal.SIGTERM)
-    code, _, err = finish(proc, timeout=60)
+    code, err = finish(proc, timeout=60)
     assert code == 0, err[-3000:]
     assert time.time() - started < 20
     assert broker.committed(topic, "term") == {0: 1000, 1: 1000, 2: 1000}

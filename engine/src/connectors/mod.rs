@@ -173,6 +173,13 @@ pub trait SourceReader: Send {
         false
     }
 
+    /// Partitioned sources (Kafka): the event time all partitions with input left have
+    /// reached (`Some(None)`: not known yet). The watermark follows it, minus
+    /// `max_out_of_order`, instead of the batches' maximum. `None`: not partitioned.
+    fn per_partition_event_time(&self) -> Option<Option<i64>> {
+        None
+    }
+
     /// The batch last pulled is written for good once the sinks' durable frontier passes
     /// `bound` (a timely time). Sources that commit positions remember it.
     fn sent(&mut self, _bound: u64) {}

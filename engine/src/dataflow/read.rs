@@ -104,6 +104,21 @@ fn wall_clock() -> u64 {
     to_time(ms)
 }
 
+/// Moves the capability of a partitioned source to its slowest partition's event time minus
+/// `max_out_of_order`.
+fn follow_partitions(
+    cap: &mut timely::dataflow::operators::Capability<u64>,
+    reader: &dyn SourceReader,
+    event_time: Option<&EventTimeSpec>,
+) {
+    if let (Some(spec), Some(Some(low))) = (event_time, reader.per_partition_event_time()) {
+        let w = to_time(low.saturating_sub(spec.max_out_of_order));
+        if w > *cap.time() {
+            cap.downgrade(&w);
+        }
+    }
+}
+
 /// A stream of the batches `reader` yields (an empty stream when `reader` is `None`, e.g.
 /// because opening it failed). Read errors are recorded in `shared.failures` and end the stream.
 /// Without `event_time`, a bounded source sends everything at time 0 and an unbounded one at
@@ -161,15 +176,20 @@ pub fn read_source<'scope>(
                         if let Some(c) = &commit {
                             r.sent(c.bound(sent, &batch, event_time.as_ref()));
                         }
-                        let watermark = event_time.as_ref().map(|spec| advance(sent, &batch, spec));
+                        let watermark = match (&event_time, r.per_partition_event_time()) {
+                            (Some(spec), None) => Some(advance(sent, &batch, spec)),
+                            _ => None,
+                        };
                         output.session(&*cap).give(batch);
                         if let Some(w) = watermark
                             && w > *cap.time()
                         {
                             cap.downgrade(&w);
                         }
+                        follow_partitions(cap, r.as_ref(), event_time.as_ref());
                     }
                     Ok(Pulled::Idle) => {
+                        follow_partitions(cap, r.as_ref(), event_time.as_ref());
                         idle = true;
                         break;
                     }

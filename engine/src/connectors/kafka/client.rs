@@ -1,7 +1,8 @@
 //! Client settings shared by sources, sinks and dead-letter topics, and the context that turns
 //! librdkafka's errors and logs into `tracing` events naming the broker and topic.
 
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use rdkafka::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
@@ -47,9 +48,40 @@ impl Endpoint {
     }
 }
 
-/// Logs librdkafka's errors and log lines as `tracing` events with the endpoint.
+/// Logs librdkafka's errors and log lines as `tracing` events with the endpoint. While a
+/// broker is away librdkafka reports every reconnect attempt: warnings are throttled to one
+/// per `WARN_EVERY`, with the number suppressed in between.
 pub(crate) struct LoggingContext {
     pub endpoint: Endpoint,
+    throttle: Mutex<(Option<Instant>, u64)>,
+}
+
+const WARN_EVERY: Duration = Duration::from_secs(5);
+
+impl LoggingContext {
+    pub(crate) fn new(endpoint: Endpoint) -> LoggingContext {
+        LoggingContext {
+            endpoint,
+            throttle: Mutex::new((None, 0)),
+        }
+    }
+
+    fn warn(&self, message: std::fmt::Arguments<'_>) {
+        let mut t = self.throttle.lock().unwrap_or_else(|e| e.into_inner());
+        let (last, suppressed) = &mut *t;
+        if last.is_some_and(|l| l.elapsed() < WARN_EVERY) {
+            *suppressed += 1;
+            return;
+        }
+        let endpoint = &self.endpoint;
+        if *suppressed > 0 {
+            tracing::warn!(%endpoint, "{message} ({suppressed} similar messages suppressed)");
+        } else {
+            tracing::warn!(%endpoint, "{message}");
+        }
+        *last = Some(Instant::now());
+        *suppressed = 0;
+    }
 }
 
 impl ClientContext for LoggingContext {
@@ -61,7 +93,7 @@ impl ClientContext for LoggingContext {
             | RDKafkaLogLevel::Critical
             | RDKafkaLogLevel::Error
             | RDKafkaLogLevel::Warning => {
-                tracing::warn!(%endpoint, facility, "librdkafka: {message}")
+                self.warn(format_args!("librdkafka {facility}: {message}"))
             }
             RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
                 tracing::info!(%endpoint, facility, "librdkafka: {message}")
@@ -73,7 +105,14 @@ impl ClientContext for LoggingContext {
     /// librdkafka retries on its own (reconnects with backoff, re-sends unacknowledged
     /// messages); this only reports.
     fn error(&self, error: KafkaError, reason: &str) {
-        tracing::warn!(endpoint = %self.endpoint, "{error}: {reason}; retrying");
+        if matches!(
+            error,
+            KafkaError::PartitionEOF(_)
+                | KafkaError::Global(rdkafka::types::RDKafkaErrorCode::PartitionEOF)
+        ) {
+            return; // a caught-up partition, handled by the source
+        }
+        self.warn(format_args!("{error}: {reason}; retrying"));
     }
 }
 

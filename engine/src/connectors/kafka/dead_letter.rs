@@ -47,9 +47,7 @@ pub(crate) fn open_dead_letter_topic(
         brokers: brokers.clone(),
     };
     let producer = producer_config(brokers)
-        .create_with_context(LoggingContext {
-            endpoint: endpoint.clone(),
-        })
+        .create_with_context(LoggingContext::new(endpoint.clone()))
         .map_err(|e| endpoint.error(format!("cannot create the producer: {e}")))?;
     Ok(Box::new(DeadLetterTopic {
         producer,

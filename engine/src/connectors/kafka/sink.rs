@@ -61,9 +61,7 @@ impl KafkaSink {
         encoder: Encoder,
     ) -> Result<Box<dyn SinkWriter>, ConnectorError> {
         let context = DeliveryContext {
-            logging: LoggingContext {
-                endpoint: self.endpoint.clone(),
-            },
+            logging: LoggingContext::new(self.endpoint.clone()),
             target,
             deliveries: Mutex::new(Deliveries::default()),
         };

@@ -39,6 +39,10 @@ struct Reading {
     next: Vec<i64>,
     /// `bounded`: per partition, the end offset seen at start (exclusive).
     end: Option<Vec<i64>>,
+    /// Event time per partition (see `per_partition_event_time`).
+    clock: PartitionClock,
+    /// Partition (index into `partitions`) of each row of the batch being built.
+    row_partitions: Vec<usize>,
     /// Positions after each batch sent and not yet durable, with its bound.
     pending: VecDeque<(u64, Vec<i64>)>,
     /// Positions whose rows are durable, and what the group has committed.
@@ -79,11 +83,11 @@ pub(crate) fn open_kafka_source(
         .set("group.id", group.as_deref().unwrap_or("sluice"))
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest");
+        .set("auto.offset.reset", "earliest")
+        // Reports when a partition is caught up: it stops holding the watermark back.
+        .set("enable.partition.eof", "true");
     let consumer: BaseConsumer<LoggingContext> = config
-        .create_with_context(LoggingContext {
-            endpoint: endpoint.clone(),
-        })
+        .create_with_context(LoggingContext::new(endpoint.clone()))
         .map_err(|e| endpoint.error(format!("cannot create the consumer: {e}")))?;
 
     let all = with_retry(&endpoint, "read the topic's partitions", || {
@@ -127,6 +131,7 @@ pub(crate) fn open_kafka_source(
             .map_err(|e| endpoint.error(format!("cannot assign partitions: {e}")))?;
     }
     tracing::info!(%endpoint, worker = ctx.worker, ?partitions, ?next, "kafka source assigned");
+    let clock = PartitionClock::new(partitions.len(), node.event_time);
     Ok(Box::new(KafkaSource {
         consumer,
         reading: Reading {
@@ -138,6 +143,8 @@ pub(crate) fn open_kafka_source(
             next,
             end,
             pending: VecDeque::new(),
+            clock,
+            row_partitions: Vec::new(),
             commit_interval: Duration::from_millis(node.kafka.commit_interval_ms.max(1) as u64),
             last_commit: Instant::now(),
             last_warning: None,
@@ -249,6 +256,7 @@ impl Reading {
             &self.ctx.counters.bytes,
             payload.map_or(0, |p| p.len() as u64),
         );
+        self.clock.idle[i] = false;
         if let Err(reason) = self.decoder.decode(payload, key, timestamp) {
             let position = format!("{}/{partition}/{offset}", self.endpoint.topic);
             self.ctx
@@ -258,6 +266,8 @@ impl Reading {
                     path: format!("dead letters of {}", self.endpoint),
                     source,
                 })?;
+        } else {
+            self.row_partitions.push(i);
         }
         Ok(true)
     }
@@ -312,6 +322,12 @@ impl SourceReader for KafkaSource {
         while !r.decoder.is_full(batch_size) && started.elapsed() < PULL_SLICE {
             let message = match self.consumer.poll(Duration::ZERO) {
                 None => break,
+                Some(Err(KafkaError::PartitionEOF(p))) => {
+                    if let Some(i) = r.index_of(p) {
+                        r.clock.idle[i] = true;
+                    }
+                    continue;
+                }
                 Some(Err(e)) => {
                     r.warn(format!("cannot fetch messages: {e}; retrying"));
                     break;
@@ -328,7 +344,10 @@ impl SourceReader for KafkaSource {
         }
         if r.decoder.rows() > 0 {
             SourceCounters::add(&r.ctx.counters.records, r.decoder.rows() as u64);
-            return Ok(Pulled::Batch(r.decoder.finish()));
+            let batch = r.decoder.finish();
+            r.clock.observe(&batch, &r.row_partitions);
+            r.row_partitions.clear();
+            return Ok(Pulled::Batch(batch));
         }
         if r.next != before {
             // Only dead letters: covered as soon as they are flushed.
@@ -343,6 +362,15 @@ impl SourceReader for KafkaSource {
 
     fn unbounded(&self) -> bool {
         true
+    }
+
+    fn per_partition_event_time(&self) -> Option<Option<i64>> {
+        let r = &self.reading;
+        let finished: Vec<bool> = match &r.end {
+            Some(end) => r.next.iter().zip(end).map(|(n, e)| n >= e).collect(),
+            None => vec![false; r.partitions.len()],
+        };
+        Some(r.clock.low(&finished))
     }
 
     fn sent(&mut self, bound: u64) {
@@ -385,5 +413,61 @@ impl SourceReader for KafkaSource {
                     .into())
             }
         }))
+    }
+}
+
+/// The latest event time read from each partition, and which partitions are caught up. The
+/// source's watermark follows the slowest partition that still has input, not the batches'
+/// maximum: librdkafka hands out one partition's messages in long runs, so the latest event
+/// time of a worker's batches says nothing about its other partitions.
+struct PartitionClock {
+    column: Option<usize>,
+    latest: Vec<Option<i64>>,
+    /// Caught up (end of partition reported): does not hold the watermark back until it has
+    /// a new message. A message that then arrives behind the watermark is late.
+    idle: Vec<bool>,
+}
+
+impl PartitionClock {
+    fn new(partitions: usize, column: Option<usize>) -> PartitionClock {
+        PartitionClock {
+            column,
+            latest: vec![None; partitions],
+            idle: vec![false; partitions],
+        }
+    }
+
+    fn observe(&mut self, batch: &RecordBatch, row_partitions: &[usize]) {
+        use arrow_array::Array;
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::TimestampMillisecondType;
+        let Some(column) = self.column else {
+            return;
+        };
+        let times = batch
+            .column(column)
+            .as_primitive::<TimestampMillisecondType>();
+        for (row, p) in row_partitions.iter().enumerate() {
+            if times.is_valid(row) {
+                let t = times.value(row);
+                let latest = &mut self.latest[*p];
+                *latest = Some(latest.map_or(t, |l| l.max(t)));
+            }
+        }
+    }
+
+    /// The event time every partition with input left has reached: the minimum over the
+    /// partitions that are neither finished nor caught up (`None` if one of them has given
+    /// nothing yet); when all are caught up, the minimum over those that gave something.
+    fn low(&self, finished: &[bool]) -> Option<i64> {
+        let waiting = |i: &usize| !finished[*i] && !self.idle[*i];
+        let active: Vec<usize> = (0..self.latest.len()).filter(waiting).collect();
+        if active.is_empty() {
+            return (0..self.latest.len())
+                .filter(|i| !finished[*i])
+                .filter_map(|i| self.latest[i])
+                .min();
+        }
+        active.iter().map(|i| self.latest[*i]).min().flatten()
     }
 }
