@@ -7,6 +7,7 @@
 
 pub mod aggregate;
 pub mod arrow_schema_map;
+pub mod cluster;
 pub mod config;
 pub mod connectors;
 pub mod dataflow;

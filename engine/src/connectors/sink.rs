@@ -21,12 +21,28 @@ use sluice_dsl::plan::{ConnectorSpec, Format, SinkNode};
 use super::encode::Encoder;
 use super::{ConnectorError, SinkWriter};
 
+/// Whether every process of a multi-process run writes this sink itself. A file or stdout is
+/// one output on one machine, so only process 0 writes it (the dataflow exchanges the sink's
+/// batches there, and other processes do not open it); a sink whose target takes writes from
+/// many clients (a Kafka topic) would be written by every process.
+pub fn sink_writes_on_every_process(node: &SinkNode) -> bool {
+    match node.connector {
+        ConnectorSpec::File { .. } | ConnectorSpec::Stdout => false,
+        // Not writable (rejected by `SinkTarget::open`), or not supported as a sink yet.
+        ConnectorSpec::Stdin | ConnectorSpec::Generator { .. } | ConnectorSpec::Kafka { .. } => {
+            false
+        }
+    }
+}
+
 /// A writer's buffer is handed to the target once it holds more than this.
 const HAND_OVER_BYTES: usize = 1 << 20;
 
 enum Output {
     File(File),
     Stdout,
+    /// A sink another process writes: this process never receives its rows.
+    Elsewhere,
 }
 
 struct Shared {
@@ -96,6 +112,21 @@ impl SinkTarget {
         }))
     }
 
+    /// The sink as seen by a process that does not write it (see
+    /// `sink_writes_on_every_process`): nothing is opened, and nothing reaches it.
+    pub fn elsewhere(node: &SinkNode) -> Arc<SinkTarget> {
+        Arc::new(SinkTarget {
+            label: format!("sink `{}` (written by process 0)", node.name),
+            encoder: Encoder::new(node.format, &node.schema),
+            shared: Mutex::new(Shared {
+                output: Output::Elsewhere,
+                header: None,
+            }),
+            rows: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+        })
+    }
+
     /// A writer for one worker.
     pub fn writer(self: &Arc<Self>) -> Box<dyn SinkWriter> {
         Box::new(BufferedWriter {
@@ -140,6 +171,7 @@ impl SinkTarget {
                 match output {
                     Output::File(f) => f.flush()?,
                     Output::Stdout => io::stdout().lock().flush()?,
+                    Output::Elsewhere => {}
                 }
             }
             Ok(written)
@@ -158,6 +190,11 @@ fn write_all(output: &mut Output, bytes: &[u8]) -> io::Result<()> {
     match output {
         Output::File(f) => f.write_all(bytes),
         Output::Stdout => io::stdout().lock().write_all(bytes),
+        // Rows are exchanged to process 0 before they reach a writer: arriving here is a bug,
+        // reported rather than silently dropped.
+        Output::Elsewhere => Err(io::Error::other(
+            "rows reached a sink that only process 0 writes",
+        )),
     }
 }
 

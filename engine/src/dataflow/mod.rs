@@ -42,7 +42,7 @@ pub use route::{RouteBatches, RouteSpec};
 pub use top::{TopRows, TopSpec};
 pub use updating::{UpdatingAggregate, UpdatingSpec};
 pub use window::{WindowBatches, WindowSpec};
-pub use write::WriteBatches;
+pub use write::{ToProcessZero, WriteBatches};
 
 /// A stream of Arrow batches in a worker's dataflow.
 pub type BatchStream<'scope> = Stream<'scope, u64, Vec<RecordBatch>>;
@@ -76,7 +76,12 @@ pub fn build<'scope>(
     let open = |_: usize, node: &SourceNode, ctx| open_source(node, ctx);
     let built = build_streams(scope, plan, shared, worker, workers, &open);
     for (index, sink) in plan.logical.sinks.iter().enumerate() {
-        if let Some(stream) = built.input(&sink.input) {
+        if let Some(mut stream) = built.input(&sink.input) {
+            if plan.cluster.is_multi_process()
+                && !crate::connectors::sink::sink_writes_on_every_process(sink)
+            {
+                stream = stream.to_process_zero(worker, plan.workers);
+            }
             let context = format!("sink `{}`", sink.name);
             stream.write_batches(shared.sinks[index].writer(), context, shared.clone());
         }
