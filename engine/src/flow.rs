@@ -59,3 +59,35 @@ impl FlowControl {
         self.in_flight.load(Ordering::Relaxed) > self.limit
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::{Int64Array, RecordBatch};
+
+    use super::*;
+
+    fn rows(n: i64) -> RecordBatch {
+        RecordBatch::try_from_iter([(
+            "x",
+            std::sync::Arc::new(Int64Array::from_iter_values(0..n)) as _,
+        )])
+        .unwrap()
+    }
+
+    #[test]
+    fn only_exchanges_between_local_workers_are_counted() {
+        // Process 1 of 2 with 2 threads: workers 2 and 3 are local.
+        let flow = FlowControl::new(5, 2..4);
+        let _remote = flow.send(0, rows(10));
+        assert!(
+            !flow.saturated(),
+            "rows to another process never pause sources"
+        );
+        let local = flow.send(3, rows(10));
+        assert!(flow.saturated());
+        flow.receive(1, &local.0); // from a remote sender: not counted by `send` here
+        assert!(flow.saturated());
+        flow.receive(2, &local.0);
+        assert!(!flow.saturated());
+    }
+}

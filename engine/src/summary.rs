@@ -181,3 +181,86 @@ impl fmt::Display for RunSummary {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(process: usize, records: u64, wall_ms: u64, routed: Vec<u64>) -> RunSummary {
+        RunSummary {
+            pipeline: "p".into(),
+            workers: 4,
+            processes: 2,
+            process: Some(process),
+            wall: Duration::from_millis(wall_ms),
+            sources: vec![SourceSummary {
+                name: "s".into(),
+                records,
+                bytes: 10 * records,
+                empty_lines: 1,
+                dead_letters: process as u64,
+                dead_letter_path: format!("dl{process}.jsonl"),
+            }],
+            sinks: vec![SinkSummary {
+                name: "out".into(),
+                records: if process == 0 { 7 } else { 0 },
+                bytes: 70,
+            }],
+            stages: vec![StageSummary {
+                stream: "x".into(),
+                stage: "where".into(),
+                rows_out: records / 2,
+            }],
+            routes: vec![RouteSummary {
+                stream: "x".into(),
+                kind: "hash".into(),
+                routed,
+                max_over_mean: 0.0,
+                nearest_share: None,
+                mean_distance_km: None,
+                timeline: vec![(process as u64, 0, 1)],
+            }],
+        }
+    }
+
+    #[test]
+    fn merge_sums_counts_and_keeps_the_longest_wall_time() {
+        let merged = RunSummary::merge(vec![
+            part(0, 100, 900, vec![3, 1, 0, 0]),
+            part(1, 50, 1200, vec![0, 0, 2, 2]),
+        ])
+        .unwrap();
+        assert_eq!(merged.process, None);
+        assert_eq!(merged.wall, Duration::from_millis(1200));
+        let s = &merged.sources[0];
+        assert_eq!((s.records, s.bytes, s.empty_lines), (150, 1500, 2));
+        assert_eq!(s.dead_letters, 1);
+        assert_eq!(s.dead_letter_path, "dl0.jsonl, dl1.jsonl");
+        assert_eq!((merged.sinks[0].records, merged.sinks[0].bytes), (7, 140));
+        assert_eq!(merged.stages[0].rows_out, 75);
+        assert_eq!(merged.routes[0].routed, vec![3, 1, 2, 2]);
+        assert!((merged.routes[0].max_over_mean - 1.5).abs() < 1e-12);
+        assert_eq!(merged.routes[0].timeline.len(), 2);
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let summary = part(1, 10, 1500, vec![1, 2]);
+        let back: RunSummary =
+            serde_json::from_str(&serde_json::to_string(&summary).unwrap()).unwrap();
+        assert_eq!(back.wall, summary.wall);
+        assert_eq!(back.process, Some(1));
+        assert_eq!(back.sources[0].records, 10);
+    }
+
+    #[test]
+    fn a_process_summary_says_which_process() {
+        let text = part(1, 10, 1500, vec![1, 2]).to_string();
+        assert!(
+            text.starts_with(
+                "process 1 of 2: pipeline `p` finished in 1.500 s on 4 workers in 2 processes"
+            ),
+            "{text}"
+        );
+    }
+}
