@@ -1,6 +1,7 @@
 """Multi-process runs: every pipeline of pipelines/ gives the same rows (as a multiset) on one
 process with one worker as on a local cluster of 2 processes x 2 workers; the explicit
 `--processes/--process/--hostfile` form started as two subprocesses; hostfile errors."""
+import json
 import os
 import socket
 import subprocess
@@ -140,3 +141,24 @@ def test_local_cluster_fails_when_a_process_fails(flights_csv, tmp_path):
     assert proc.returncode == 1, proc.stderr
     assert "process 0 of the local cluster failed" in proc.stderr
     assert f"cannot open `{tmp_path}`" in proc.stderr
+
+
+@pytest.mark.parametrize("route", ["route by geo(lat, lon)", "route by hash(id)", "route round_robin"])
+def test_routes_across_processes_lose_nothing(tmp_path, route):
+    # Worker indices are global: 2 processes x 2 threads route over 4 workers, and the merged
+    # summary counts every record once.
+    pipeline = tmp_path / "route.sluice"
+    out = tmp_path / "out.jsonl"
+    pipeline.write_text(
+        "pipeline routed\n"
+        "source points = generator(geo_points, events = 20000, seed = 3)\n"
+        f"stream routed = points\n  | {route}\n  | select id, lat, lon\n"
+        f'sink out = file("{out}") as jsonl <- routed\n')
+    summary = tmp_path / "summary.json"
+    run_sluice("run", pipeline, "--workers", 2, "--local-cluster", 2, "--quiet",
+               "--summary-json", summary, cwd=tmp_path)
+    (stats,) = json.loads(summary.read_text())["routes"]
+    assert len(stats["routed"]) == 4 and sum(stats["routed"]) == 20000
+    assert all(n > 0 for n in stats["routed"]), stats["routed"]
+    ids = [json.loads(line)["id"] for line in out.read_text().splitlines()]
+    assert len(set(ids)) == len(ids) == 20000
