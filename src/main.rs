@@ -1,16 +1,19 @@
 //! `sluice`: the command line. Parses arguments, calls the dsl and engine libraries, renders
 //! their diagnostics with miette and maps outcomes to exit codes (see README "Exit codes").
 
+mod local_cluster;
 mod render;
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use sluice_dsl::diagnostic::Diagnostic;
 use sluice_dsl::plan::LogicalPlan;
+use sluice_engine::cluster::{ClusterError, ClusterSpec};
 use sluice_engine::config::{EngineConfig, GpuMode};
-use sluice_engine::{RunOptions, lower, run, run_test};
+use sluice_engine::{RunOptions, RunSummary, lower, run, run_test};
 
 /// Exit codes (documented in README.md).
 mod exit {
@@ -42,12 +45,16 @@ enum Command {
         file: PathBuf,
         #[command(flatten)]
         engine: EngineArgs,
+        #[command(flatten)]
+        cluster: ClusterArgs,
     },
     /// Run a pipeline to completion and print a summary on stderr.
     Run {
         file: PathBuf,
         #[command(flatten)]
         engine: EngineArgs,
+        #[command(flatten)]
+        cluster: ClusterArgs,
         /// Also write the run summary as JSON to this file.
         #[arg(long, value_name = "PATH")]
         summary_json: Option<PathBuf>,
@@ -95,6 +102,75 @@ struct EngineArgs {
     metrics_listen: Option<String>,
 }
 
+impl EngineArgs {
+    /// The same settings as command-line arguments (for the processes of a local cluster).
+    fn to_args(&self) -> Vec<OsString> {
+        let mut args: Vec<OsString> = Vec::new();
+        let mut push = |flag: &str, value: OsString| {
+            args.push(flag.into());
+            args.push(value);
+        };
+        if let Some(config) = &self.config {
+            push("--config", config.clone().into());
+        }
+        if let Some(workers) = self.workers {
+            push("--workers", workers.to_string().into());
+        }
+        if let Some(batch_size) = self.batch_size {
+            push("--batch-size", batch_size.to_string().into());
+        }
+        if let Some(gpu) = self.gpu {
+            let gpu = gpu.to_possible_value().expect("no skipped values");
+            push("--gpu", gpu.get_name().into());
+        }
+        if let Some(listen) = &self.metrics_listen {
+            push("--metrics-listen", listen.into());
+        }
+        args
+    }
+}
+
+/// Multi-process runs (README "Multi-process"). `--workers` stays the threads of each process.
+#[derive(clap::Args)]
+struct ClusterArgs {
+    /// Processes of a multi-process run; with `--process` and `--hostfile`.
+    #[arg(long, value_name = "P")]
+    processes: Option<usize>,
+    /// This process's index, 0..P.
+    #[arg(long, value_name = "I", requires = "processes")]
+    process: Option<usize>,
+    /// Addresses of the processes: one host:port per line, P lines, in process order.
+    #[arg(long, value_name = "FILE", requires = "processes")]
+    hostfile: Option<PathBuf>,
+    /// Run P processes of this binary on 127.0.0.1 (free ports), wait for all, print one
+    /// summary over all of them.
+    #[arg(long, value_name = "P", conflicts_with_all = ["processes", "process", "hostfile"])]
+    local_cluster: Option<usize>,
+}
+
+impl ClusterArgs {
+    /// The cluster of an explicit `--processes` run, or of one process. `explain` needs only
+    /// the process count (`--processes` or `--local-cluster`), not the addresses.
+    fn spec(&self, for_run: bool) -> Result<ClusterSpec, CliError> {
+        let processes = self.processes.or(self.local_cluster).unwrap_or(1);
+        match (&self.hostfile, self.process) {
+            (Some(hostfile), Some(process)) => {
+                Ok(ClusterSpec::from_hostfile(processes, process, hostfile)?)
+            }
+            _ if processes > 1 && for_run && self.local_cluster.is_none() => {
+                Err(CliError::Usage(format!(
+                    "--processes {processes} needs --process I and --hostfile FILE                      (or use --local-cluster {processes})"
+                )))
+            }
+            _ => Ok(ClusterSpec::new(
+                processes,
+                self.process.unwrap_or(0),
+                Vec::new(),
+            )?),
+        }
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum GpuArg {
     Auto,
@@ -122,6 +198,12 @@ enum CliError {
     Config(#[from] sluice_engine::config::ConfigError),
     #[error(transparent)]
     Run(#[from] sluice_engine::RunError),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error(transparent)]
+    LocalCluster(#[from] local_cluster::LocalClusterError),
+    #[error("{0}")]
+    Usage(String),
     #[error("{0} is not formatted; run `sluice fmt {0}`")]
     NotFormatted(String),
     /// Already reported on stdout.
@@ -132,9 +214,13 @@ enum CliError {
 impl CliError {
     fn exit_code(&self) -> u8 {
         match self {
-            CliError::Diagnostics { .. } | CliError::Config(_) | CliError::Read { .. } => {
-                exit::INVALID
-            }
+            CliError::Diagnostics { .. }
+            | CliError::Config(_)
+            | CliError::Read { .. }
+            | CliError::Cluster(_)
+            | CliError::Usage(_) => exit::INVALID,
+            // A failed process's own code (its error is on stderr already).
+            CliError::LocalCluster(e) => e.child_exit_code().unwrap_or(exit::FAILED),
             CliError::Write { .. }
             | CliError::Run(_)
             | CliError::NotFormatted(_)
@@ -169,9 +255,13 @@ fn try_main(cli: Cli) -> Result<(), CliError> {
             let _ = source;
             Ok(())
         }
-        Command::Explain { file, engine } => {
+        Command::Explain {
+            file,
+            engine,
+            cluster,
+        } => {
             let (plan, source) = compile(&file)?;
-            let config = engine_config(&engine)?;
+            let config = engine_config(&engine, cluster.spec(false)?)?;
             println!("{plan}");
             match lower(&plan, &config) {
                 Ok(physical) => print!("{physical}"),
@@ -191,22 +281,30 @@ fn try_main(cli: Cli) -> Result<(), CliError> {
         Command::Run {
             file,
             engine,
+            cluster,
             summary_json,
             quiet,
         } => {
             let (plan, source) = compile(&file)?;
-            let config = engine_config(&engine)?;
+            let config = engine_config(&engine, cluster.spec(true)?)?;
             let physical = lower(&plan, &config).map_err(|diags| report(&file, &source, &diags))?;
             // SIGINT/SIGTERM: drain, flush, commit, exit 0 (a second one exits 130 at once).
             if let Err(e) = sluice_engine::stop::install_signal_handlers() {
                 tracing::warn!("cannot install the SIGINT/SIGTERM handlers: {e}");
             }
-            let summary = run(
-                &physical,
-                RunOptions {
-                    progress: config.progress,
-                },
-            )?;
+            let summary = match cluster.local_cluster {
+                // The parent checked the pipeline and settings above, once, before any child.
+                Some(processes) => {
+                    let parts = local_cluster::run(&file, &engine.to_args(), processes)?;
+                    RunSummary::merge(parts).expect("a cluster has at least one process")
+                }
+                None => run(
+                    &physical,
+                    RunOptions {
+                        progress: config.progress,
+                    },
+                )?,
+            };
             if !quiet {
                 eprint!("{summary}");
             }
@@ -252,13 +350,16 @@ fn try_main(cli: Cli) -> Result<(), CliError> {
 /// `N passed, N failed`.
 fn test(file: &Path, workers: Option<usize>) -> Result<(), CliError> {
     let (plan, source) = compile(file)?;
-    let config = engine_config(&EngineArgs {
-        config: None,
-        workers,
-        batch_size: None,
-        gpu: None,
-        metrics_listen: None,
-    })?;
+    let config = engine_config(
+        &EngineArgs {
+            config: None,
+            workers,
+            batch_size: None,
+            gpu: None,
+            metrics_listen: None,
+        },
+        ClusterSpec::single(),
+    )?;
     let physical = lower(&plan, &config).map_err(|diags| report(file, &source, &diags))?;
     let (mut passed, mut failed) = (0, 0);
     for case in &plan.tests {
@@ -321,11 +422,12 @@ fn report(file: &Path, source: &str, diags: &[Diagnostic]) -> CliError {
     CliError::Diagnostics { path, count }
 }
 
-fn engine_config(args: &EngineArgs) -> Result<EngineConfig, CliError> {
+fn engine_config(args: &EngineArgs, cluster: ClusterSpec) -> Result<EngineConfig, CliError> {
     let mut config = match &args.config {
         Some(path) => EngineConfig::from_file(path)?,
         None => EngineConfig::default(),
     };
+    config.cluster = cluster;
     if let Some(workers) = args.workers {
         config.workers = workers;
     }

@@ -28,6 +28,10 @@ pub struct EngineConfig {
     /// Test and benchmark hooks; never needed in production.
     #[serde(default)]
     pub debug: DebugConfig,
+    /// The processes of a multi-process run (command line only: `--processes`, `--process`,
+    /// `--hostfile`). `workers` stays the threads of each process.
+    #[serde(skip)]
+    pub cluster: crate::cluster::ClusterSpec,
 }
 
 fn default_workers() -> usize {
@@ -50,6 +54,7 @@ impl Default for EngineConfig {
             metrics: MetricsConfig::default(),
             route: RouteConfig::default(),
             debug: DebugConfig::default(),
+            cluster: crate::cluster::ClusterSpec::single(),
         }
     }
 }

@@ -3,7 +3,13 @@
 //! Every exchange counts the rows it sends and the rows its receiver takes off the channel;
 //! sources pause while the rows in flight exceed a limit, so memory stays bounded by the limit
 //! plus the operators' own state, whatever the input length.
+//!
+//! On several processes each process counts only the exchanges between its own workers: a row
+//! sent to another process cannot be taken off the count by its receiver (a different counter),
+//! so counting it would pause this process's sources for good. Rows between processes are
+//! therefore not bounded by flow control (timely buffers them in its network queues).
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use arrow_array::RecordBatch;
@@ -14,32 +20,74 @@ use crate::wire::WireBatch;
 pub struct FlowControl {
     in_flight: AtomicI64,
     limit: i64,
+    /// Global indices of this process's workers.
+    local: Range<usize>,
 }
 
 impl FlowControl {
-    /// `limit`: rows in flight above which sources pause.
-    pub fn new(limit: usize) -> FlowControl {
+    /// `limit`: rows in flight above which sources pause; `local`: the global indices of this
+    /// process's workers (all of them on one process).
+    pub fn new(limit: usize, local: Range<usize>) -> FlowControl {
         FlowControl {
             in_flight: AtomicI64::new(0),
             limit: limit as i64,
+            local,
         }
     }
 
-    /// Wraps a batch for an exchange and counts its rows as in flight.
-    pub fn send(&self, batch: RecordBatch) -> WireBatch {
-        self.in_flight
-            .fetch_add(batch.num_rows() as i64, Ordering::Relaxed);
+    /// Wraps a batch for an exchange to worker `target` and counts its rows as in flight when
+    /// that worker is in this process.
+    pub fn send(&self, target: usize, batch: RecordBatch) -> WireBatch {
+        if self.local.contains(&target) {
+            self.in_flight
+                .fetch_add(batch.num_rows() as i64, Ordering::Relaxed);
+        }
         WireBatch(batch)
     }
 
-    /// Counts a batch taken off an exchange channel.
-    pub fn receive(&self, batch: &RecordBatch) {
-        self.in_flight
-            .fetch_sub(batch.num_rows() as i64, Ordering::Relaxed);
+    /// Counts a batch from worker `sender` taken off an exchange channel (when `sender` is in
+    /// this process, as `send` counted it).
+    pub fn receive(&self, sender: usize, batch: &RecordBatch) {
+        if self.local.contains(&sender) {
+            self.in_flight
+                .fetch_sub(batch.num_rows() as i64, Ordering::Relaxed);
+        }
     }
 
     /// Whether sources should wait for consumers to catch up.
     pub fn saturated(&self) -> bool {
         self.in_flight.load(Ordering::Relaxed) > self.limit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::{Int64Array, RecordBatch};
+
+    use super::*;
+
+    fn rows(n: i64) -> RecordBatch {
+        RecordBatch::try_from_iter([(
+            "x",
+            std::sync::Arc::new(Int64Array::from_iter_values(0..n)) as _,
+        )])
+        .unwrap()
+    }
+
+    #[test]
+    fn only_exchanges_between_local_workers_are_counted() {
+        // Process 1 of 2 with 2 threads: workers 2 and 3 are local.
+        let flow = FlowControl::new(5, 2..4);
+        let _remote = flow.send(0, rows(10));
+        assert!(
+            !flow.saturated(),
+            "rows to another process never pause sources"
+        );
+        let local = flow.send(3, rows(10));
+        assert!(flow.saturated());
+        flow.receive(1, &local.0); // from a remote sender: not counted by `send` here
+        assert!(flow.saturated());
+        flow.receive(2, &local.0);
+        assert!(!flow.saturated());
     }
 }

@@ -15,6 +15,7 @@ use sluice_dsl::plan::{
 
 use crate::aggregate::state::supported;
 use crate::arrow_schema_map::arrow_schema;
+use crate::cluster::ClusterSpec;
 use crate::config::{DebugConfig, EngineConfig, GpuMode};
 use crate::route::balancer::{BalancerSettings, Policy, Site};
 
@@ -22,7 +23,10 @@ use crate::route::balancer::{BalancerSettings, Policy, Site};
 #[derive(Clone, Debug)]
 pub struct PhysicalPlan {
     pub logical: LogicalPlan,
+    /// Worker threads of each process.
     pub workers: usize,
+    /// The processes of the run (one unless `--processes`/`--local-cluster`).
+    pub cluster: ClusterSpec,
     pub batch_size: usize,
     /// Output schema of every operator, per stream (Arrow form).
     pub arrow_schemas: Vec<Vec<SchemaRef>>,
@@ -46,6 +50,14 @@ impl PhysicalPlan {
             .sources
             .iter()
             .any(|s| matches!(s.connector, ConnectorSpec::Kafka { .. }))
+    }
+}
+
+impl PhysicalPlan {
+    /// Workers over all processes: what byte ranges, generator shares, hash exchanges and
+    /// route statistics divide by (worker indices are global).
+    pub fn total_workers(&self) -> usize {
+        self.workers * self.cluster.processes
     }
 }
 
@@ -230,7 +242,31 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
     let metrics_listen = match &config.metrics.listen {
         None => None,
         Some(listen) => match listen.parse::<SocketAddr>() {
-            Ok(addr) => Some(addr),
+            // Process I of a multi-process run serves on port + I, so processes on one host
+            // do not collide (port 0, any free port, stays 0).
+            Ok(mut addr) => match addr.port() {
+                0 => Some(addr),
+                port => match u16::try_from(config.cluster.process)
+                    .ok()
+                    .and_then(|p| port.checked_add(p))
+                {
+                    Some(port) => {
+                        addr.set_port(port);
+                        Some(addr)
+                    }
+                    None => {
+                        errors.push(Diagnostic::error(
+                            "E0402",
+                            format!(
+                                "`metrics.listen = {listen:?}`: port + process index {} is over 65535",
+                                config.cluster.process
+                            ),
+                            Span::default(),
+                        ));
+                        None
+                    }
+                },
+            },
             Err(_) => {
                 errors.push(Diagnostic::error(
                     "E0402",
@@ -252,6 +288,7 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
     Ok(PhysicalPlan {
         logical: plan.clone(),
         workers: config.workers,
+        cluster: config.cluster.clone(),
         batch_size: config.batch_size,
         arrow_schemas,
         time_columns: plan
@@ -353,12 +390,20 @@ fn input_name(plan: &LogicalPlan, input: &InputRef) -> String {
 impl fmt::Display for PhysicalPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let plan = &self.logical;
-        let n = self.workers;
-        writeln!(
-            f,
-            "physical plan: workers={n} batch_size={}",
-            self.batch_size
-        )?;
+        let n = self.total_workers();
+        if self.cluster.is_multi_process() {
+            writeln!(
+                f,
+                "physical plan: processes={} x workers={} ({n} workers) batch_size={}",
+                self.cluster.processes, self.workers, self.batch_size
+            )?;
+        } else {
+            writeln!(
+                f,
+                "physical plan: workers={n} batch_size={}",
+                self.batch_size
+            )?;
+        }
         for source in plan.sources.iter().chain(&plan.tables) {
             let how = match &source.connector {
                 ConnectorSpec::File { path } if source.quoted_newlines => {
@@ -527,9 +572,16 @@ impl fmt::Display for PhysicalPlan {
                 ),
                 other => format!("{other:?}"),
             };
+            let gathered = if self.cluster.is_multi_process()
+                && !crate::connectors::sink::sink_writes_on_every_process(sink)
+            {
+                "exchanged to process 0, "
+            } else {
+                ""
+            };
             writeln!(
                 f,
-                "Write {} <- {}: {} {target}",
+                "Write {} <- {}: {} {gathered}{target}",
                 sink.name,
                 input_name(plan, &sink.input),
                 format_name(Some(sink.format)),

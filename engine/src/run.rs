@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use sluice_dsl::plan::{InputRef, OpKind, RouteKind};
 
+use crate::cluster::{self, ClusterError, ClusterSpec};
+use crate::connectors::sink::sink_writes_on_every_process;
 use crate::connectors::{
     ConnectorError, DeadLetterSink, FinalCommit, SinkTarget, SourceCounters, open_dead_letters,
 };
@@ -49,6 +51,8 @@ pub enum RunError {
     Failed(Vec<String>),
     #[error("a worker panicked: {0}")]
     Worker(String),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
     #[error("cannot serve metrics on {addr}: {source}")]
     Metrics {
         addr: std::net::SocketAddr,
@@ -86,7 +90,7 @@ impl RunShared {
                     .iter()
                     .map(|op| {
                         matches!(op.kind, OpKind::Route(_))
-                            .then(|| Arc::new(RouteStats::new(plan.workers)))
+                            .then(|| Arc::new(RouteStats::new(plan.total_workers())))
                     })
                     .collect()
             })
@@ -97,8 +101,12 @@ impl RunShared {
             operator_rows,
             route_stats,
             failures: Failures::default(),
-            // A few batches per worker in flight keep every worker busy.
-            flow: crate::flow::FlowControl::new(16 * plan.batch_size * plan.workers),
+            // A few batches per local worker in flight keep every worker busy; only exchanges
+            // between this process's workers are counted (`flow.rs`).
+            flow: crate::flow::FlowControl::new(
+                16 * plan.batch_size * plan.workers,
+                plan.cluster.local_workers(plan.workers),
+            ),
             started,
             final_commits: Mutex::new(Vec::new()),
         }
@@ -113,18 +121,41 @@ impl RunShared {
     }
 }
 
-/// Runs one dataflow, built by `build(scope, worker, workers)` on each of `workers` threads, to
-/// completion.
-pub(crate) fn execute<F>(workers: usize, build: F) -> Result<(), RunError>
+/// Runs one dataflow, built by `build(scope, worker, workers)` on each of `threads` worker
+/// threads of this process, to completion. On several processes (`cluster`) `worker` is the
+/// global index and `workers` the total over all processes.
+pub(crate) fn execute<F>(threads: usize, cluster: &ClusterSpec, build: F) -> Result<(), RunError>
 where
     F: for<'scope> Fn(timely::dataflow::Scope<'scope, u64>, usize, usize) + Send + Sync + 'static,
 {
-    timely::execute(timely::Config::process(workers), move |worker| {
+    let per_worker = move |worker: &mut timely::worker::Worker| {
         let (index, peers) = (worker.index(), worker.peers());
         worker.dataflow::<u64, _, _>(|scope| build(scope, index, peers));
-    })
-    .map_err(RunError::Worker)
-    .and_then(|guards| {
+    };
+    let guards = if cluster.is_multi_process() {
+        use timely::communication::allocator::zero_copy::initialize::initialize_networking_from_sockets;
+        use timely::communication::allocator::{AllocatorBuilder, ProcessBuilder};
+        let sockets = cluster::connect(cluster)?;
+        let hooks = timely::communication::Hooks::default();
+        let local =
+            ProcessBuilder::new_typed_vector(threads, hooks.refill.clone(), hooks.spill.clone());
+        let (builders, network) =
+            initialize_networking_from_sockets(local, sockets, cluster.process, threads, hooks)
+                .map_err(|source| ClusterError::Connect {
+                    process: cluster.process,
+                    source,
+                })?;
+        let builders = builders.into_iter().map(AllocatorBuilder::Tcp).collect();
+        timely::execute::execute_from(
+            builders,
+            Box::new(network),
+            timely::WorkerConfig::default(),
+            per_worker,
+        )
+    } else {
+        timely::execute(timely::Config::process(threads), per_worker)
+    };
+    guards.map_err(RunError::Worker).and_then(|guards| {
         let panics: Vec<String> = guards.join().into_iter().filter_map(Result::err).collect();
         if panics.is_empty() {
             Ok(())
@@ -149,7 +180,7 @@ pub fn run(plan: &PhysicalPlan, options: RunOptions) -> Result<RunSummary, RunEr
         sources.push(if used.contains(&index) {
             Some(SourceState {
                 counters: Arc::new(SourceCounters::default()),
-                dead_letters: open_dead_letters(&logical.name, node)?,
+                dead_letters: open_dead_letters(&logical.name, node, plan.cluster.process)?,
             })
         } else {
             tracing::warn!(source = %node.name, "source is not read by any stream or sink; skipped");
@@ -169,6 +200,10 @@ pub fn run(plan: &PhysicalPlan, options: RunOptions) -> Result<RunSummary, RunEr
                     false,
                 ));
             }
+            if plan.cluster.process > 0 && !sink_writes_on_every_process(&node) {
+                // Process 0 writes it; opening it here would truncate its file.
+                return Ok(SinkTarget::elsewhere(&node));
+            }
             SinkTarget::open(&node)
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -187,7 +222,7 @@ pub fn run(plan: &PhysicalPlan, options: RunOptions) -> Result<RunSummary, RunEr
     let workers = plan.workers;
     let worker_plan = Arc::new(plan.clone());
     let worker_shared = shared.clone();
-    let result = execute(workers, move |scope, index, peers| {
+    let result = execute(workers, &plan.cluster, move |scope, index, peers| {
         dataflow::build(scope, &worker_plan, &worker_shared, index, peers);
     });
     done.store(true, Ordering::Relaxed);
@@ -320,7 +355,12 @@ fn summarise(plan: &PhysicalPlan, shared: &RunShared, wall: Duration) -> RunSumm
         .collect();
     RunSummary {
         pipeline: logical.name.clone(),
-        workers: plan.workers,
+        workers: plan.total_workers(),
+        processes: plan.cluster.processes,
+        process: plan
+            .cluster
+            .is_multi_process()
+            .then_some(plan.cluster.process),
         wall,
         sources,
         sinks,

@@ -199,28 +199,32 @@ pub fn run_test(plan: &PhysicalPlan, case: &TestCase) -> Result<TestOutcome, Run
     let (worker_plan, worker_shared) = (Arc::new(plan.clone()), shared.clone());
     let (worker_targets, worker_captures, given) =
         (targets.clone(), captures.clone(), Arc::new(given));
-    execute(plan.workers, move |scope, worker, workers| {
-        let open = |index: usize, node: &SourceNode, ctx| open_memory(node, &given[index], ctx);
-        let built = dataflow::build_streams(
-            scope,
-            &worker_plan,
-            &worker_shared,
-            worker,
-            workers,
-            &open,
-            None,
-        );
-        for (input, capture) in worker_targets.iter().zip(&worker_captures) {
-            match built.input(input) {
-                Some(stream) => capture_batches(stream, capture.clone()),
-                None if worker == 0 => worker_shared.failures.record(
-                    &format!("stream `{}`", worker_plan.logical.input_name(*input)),
-                    "cannot be run in a test",
-                ),
-                None => {}
+    execute(
+        plan.workers,
+        &crate::cluster::ClusterSpec::single(),
+        move |scope, worker, workers| {
+            let open = |index: usize, node: &SourceNode, ctx| open_memory(node, &given[index], ctx);
+            let built = dataflow::build_streams(
+                scope,
+                &worker_plan,
+                &worker_shared,
+                worker,
+                workers,
+                &open,
+                None,
+            );
+            for (input, capture) in worker_targets.iter().zip(&worker_captures) {
+                match built.input(input) {
+                    Some(stream) => capture_batches(stream, capture.clone()),
+                    None if worker == 0 => worker_shared.failures.record(
+                        &format!("stream `{}`", worker_plan.logical.input_name(*input)),
+                        "cannot be run in a test",
+                    ),
+                    None => {}
+                }
             }
-        }
-    })?;
+        },
+    )?;
     let failures = shared.failures.take();
     if !failures.is_empty() {
         return Err(RunError::Failed(failures));

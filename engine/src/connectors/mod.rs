@@ -78,12 +78,14 @@ pub fn open_source_with(
 
 /// Opens the dead-letter output of a source: its `dead_letter = file(...) as jsonl` (or
 /// `stdout as jsonl`), else `dead_letters/<pipeline>/<source>.jsonl` under the working
-/// directory. Parent directories are created; an existing file is truncated.
+/// directory. Parent directories are created; an existing file is truncated. Process `process`
+/// > 0 of a multi-process run writes its own file, `.pI` inserted before the extension.
 pub fn open_dead_letters(
     pipeline: &str,
     node: &SourceNode,
+    process: usize,
 ) -> Result<Arc<DeadLetterSink>, ConnectorError> {
-    let path = match &node.dead_letter {
+    let configured = match &node.dead_letter {
         None => PathBuf::from("dead_letters")
             .join(pipeline)
             .join(format!("{}.jsonl", node.name)),
@@ -110,6 +112,7 @@ pub fn open_dead_letters(
             )));
         }
     };
+    let path = crate::cluster::per_process_path(&configured, process);
     let open_err = |source| ConnectorError::Open {
         path: path.display().to_string(),
         source,

@@ -22,6 +22,19 @@ use super::encode::Encoder;
 use super::kafka::KafkaSink;
 use super::{ConnectorError, SinkWriter};
 
+/// Whether every process of a multi-process run writes this sink itself. A file or stdout is
+/// one output on one machine, so only process 0 writes it (the dataflow exchanges the sink's
+/// batches there, and other processes do not open it); a sink whose target takes writes from
+/// many clients (a Kafka topic) would be written by every process.
+pub fn sink_writes_on_every_process(node: &SinkNode) -> bool {
+    match node.connector {
+        ConnectorSpec::Kafka { .. } => true,
+        ConnectorSpec::File { .. } | ConnectorSpec::Stdout => false,
+        // Not writable (rejected by `SinkTarget::open`).
+        ConnectorSpec::Stdin | ConnectorSpec::Generator { .. } => false,
+    }
+}
+
 /// A writer's buffer is handed to the target once it holds more than this.
 const HAND_OVER_BYTES: usize = 1 << 20;
 
@@ -30,6 +43,8 @@ enum Output {
     Stdout,
     /// Each worker's writer has its own producer; nothing is written here.
     Kafka,
+    /// A sink another process writes: this process never receives its rows.
+    Elsewhere,
 }
 
 struct Shared {
@@ -112,6 +127,22 @@ impl SinkTarget {
         }))
     }
 
+    /// The sink as seen by a process that does not write it (see
+    /// `sink_writes_on_every_process`): nothing is opened, and nothing reaches it.
+    pub fn elsewhere(node: &SinkNode) -> Arc<SinkTarget> {
+        Arc::new(SinkTarget {
+            label: format!("sink `{}` (written by process 0)", node.name),
+            kafka: None,
+            encoder: Encoder::new(node.format, &node.schema),
+            shared: Mutex::new(Shared {
+                output: Output::Elsewhere,
+                header: None,
+            }),
+            rows: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+        })
+    }
+
     /// A writer for one worker (a Kafka sink's has its own producer).
     pub fn writer(self: &Arc<Self>) -> Result<Box<dyn SinkWriter>, ConnectorError> {
         if let Some(kafka) = &self.kafka {
@@ -123,12 +154,6 @@ impl SinkTarget {
             buf: Vec::with_capacity(HAND_OVER_BYTES + HAND_OVER_BYTES / 4),
             rows: 0,
         }))
-    }
-
-    /// Whether every process writes its own rows (Kafka), rather than one process all of
-    /// them (files, stdout).
-    pub fn writes_on_every_process(&self) -> bool {
-        self.kafka.is_some()
     }
 
     /// Counts rows written by a writer that does not go through `write` (Kafka deliveries).
@@ -171,7 +196,7 @@ impl SinkTarget {
                 match output {
                     Output::File(f) => f.flush()?,
                     Output::Stdout => io::stdout().lock().flush()?,
-                    Output::Kafka => {}
+                    Output::Kafka | Output::Elsewhere => {}
                 }
             }
             Ok(written)
@@ -191,6 +216,11 @@ fn write_all(output: &mut Output, bytes: &[u8]) -> io::Result<()> {
         Output::File(f) => f.write_all(bytes),
         Output::Stdout => io::stdout().lock().write_all(bytes),
         Output::Kafka => Ok(()),
+        // Rows are exchanged to process 0 before they reach a writer: arriving here is a bug,
+        // reported rather than silently dropped.
+        Output::Elsewhere => Err(io::Error::other(
+            "rows reached a sink that only process 0 writes",
+        )),
     }
 }
 

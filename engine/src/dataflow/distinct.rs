@@ -66,8 +66,8 @@ impl<'scope> DistinctRows for BatchStream<'scope> {
                     if held.as_ref().is_none_or(|h| t < *h.time()) {
                         held = Some(cap.delayed(&t, 0));
                     }
-                    pending.extend(data.drain(..).map(|(_, _, WireBatch(b))| {
-                        shared.flow.receive(&b);
+                    pending.extend(data.drain(..).map(|(_, sender, WireBatch(b))| {
+                        shared.flow.receive(sender as usize, &b);
                         b
                     }));
                 });

@@ -103,15 +103,15 @@ impl<'scope> IntervalJoin<'scope> for BatchStream<'scope> {
                     let mut arrivals: Vec<(usize, Capability<u64>, RecordBatch)> = Vec::new();
                     left.for_each(|cap, data| {
                         let Some(&t) = cap.least() else { return };
-                        data.drain(..).for_each(|(_, _, WireBatch(b))| {
-                            shared.flow.receive(&b);
+                        data.drain(..).for_each(|(_, sender, WireBatch(b))| {
+                            shared.flow.receive(sender as usize, &b);
                             arrivals.push((0, cap.delayed(&t, 0), b))
                         });
                     });
                     right.for_each(|cap, data| {
                         let Some(&t) = cap.least() else { return };
-                        data.drain(..).for_each(|(_, _, WireBatch(b))| {
-                            shared.flow.receive(&b);
+                        data.drain(..).for_each(|(_, sender, WireBatch(b))| {
+                            shared.flow.receive(sender as usize, &b);
                             arrivals.push((1, cap.delayed(&t, 0), b))
                         });
                     });

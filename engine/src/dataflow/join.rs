@@ -69,7 +69,7 @@ impl<'scope> JoinTable<'scope> for BatchStream<'scope> {
                                     session.give((
                                         target as u64,
                                         worker as u32,
-                                        table_shared.flow.send(batch.clone()),
+                                        table_shared.flow.send(target, batch.clone()),
                                     ));
                                 }
                             }
@@ -90,7 +90,7 @@ impl<'scope> JoinTable<'scope> for BatchStream<'scope> {
                 move |(left, _), (right, right_frontier), output| {
                     right.for_each(|_, data| {
                         for (_, source, WireBatch(batch)) in data.drain(..) {
-                            shared.flow.receive(&batch);
+                            shared.flow.receive(source as usize, &batch);
                             parts[source as usize].push(batch);
                         }
                     });

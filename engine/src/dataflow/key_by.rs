@@ -19,7 +19,7 @@ use crate::run::RunShared;
 /// Extension trait: exchange batches by key.
 pub trait KeyBy<'scope> {
     /// The pieces arrive at their owners as `(owner, sender, batch)`; receivers must call
-    /// `shared.flow.receive` for each.
+    /// `shared.flow.receive(sender, batch)` for each.
     fn key_by(
         self,
         keys: Vec<TypedExpr>,
@@ -63,7 +63,7 @@ impl<'scope> KeyBy<'scope> for BatchStream<'scope> {
                                         session.give((
                                             target as u64,
                                             worker as u32,
-                                            shared.flow.send(part),
+                                            shared.flow.send(target as usize, part),
                                         ));
                                     }
                                 }

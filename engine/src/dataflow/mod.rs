@@ -42,7 +42,7 @@ pub use route::{RouteBatches, RouteSpec};
 pub use top::{TopRows, TopSpec};
 pub use updating::{UpdatingAggregate, UpdatingSpec};
 pub use window::{WindowBatches, WindowSpec};
-pub use write::WriteBatches;
+pub use write::{ToProcessZero, WriteBatches};
 
 /// A stream of Arrow batches in a worker's dataflow.
 pub type BatchStream<'scope> = Stream<'scope, u64, Vec<RecordBatch>>;
@@ -83,7 +83,12 @@ pub fn build<'scope>(
     let built = build_streams(scope, plan, shared, worker, workers, &open, Some(&durable));
     let track_durability = plan.commits_positions();
     for (index, sink) in plan.logical.sinks.iter().enumerate() {
-        if let Some(stream) = built.input(&sink.input) {
+        if let Some(mut stream) = built.input(&sink.input) {
+            if plan.cluster.is_multi_process()
+                && !crate::connectors::sink::sink_writes_on_every_process(sink)
+            {
+                stream = stream.to_process_zero(worker, plan.workers);
+            }
             let context = format!("sink `{}`", sink.name);
             match shared.sinks[index].writer() {
                 Ok(writer) => {

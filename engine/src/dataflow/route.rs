@@ -90,7 +90,7 @@ impl<'scope> RouteBatches for BatchStream<'scope> {
                                     session.give((
                                         target as u64,
                                         spec.worker as u32,
-                                        route_shared.flow.send(part),
+                                        route_shared.flow.send(target as usize, part),
                                     ));
                                 }
                             }
@@ -123,7 +123,7 @@ impl<'scope> RouteBatches for BatchStream<'scope> {
                         return;
                     };
                     for (_, source, WireBatch(batch)) in data.drain(..) {
-                        shared.flow.receive(&batch);
+                        shared.flow.receive(source as usize, &batch);
                         receiver.enqueue(cap.clone(), source as usize, batch);
                     }
                 });

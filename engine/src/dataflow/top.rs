@@ -60,8 +60,8 @@ impl<'scope> TopRows for BatchStream<'scope> {
                     if held.is_none() {
                         held = Some(cap.delayed(&t, 0));
                     }
-                    for (_, _, WireBatch(batch)) in data.drain(..) {
-                        shared.flow.receive(&batch);
+                    for (_, sender, WireBatch(batch)) in data.drain(..) {
+                        shared.flow.receive(sender as usize, &batch);
                         pending_rows += batch.num_rows();
                         kept.push(batch);
                     }

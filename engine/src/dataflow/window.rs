@@ -76,8 +76,8 @@ impl<'scope> WindowBatches for BatchStream<'scope> {
                     if held.as_ref().is_none_or(|h| time < *h.time()) {
                         held = Some(cap.delayed(&time, 0));
                     }
-                    for (_, _, WireBatch(batch)) in data.drain(..) {
-                        shared.flow.receive(&batch);
+                    for (_, sender, WireBatch(batch)) in data.drain(..) {
+                        shared.flow.receive(sender as usize, &batch);
                         match state.insert(&batch, from_time(time)) {
                             Ok(late) if !late.rows.is_empty() => {
                                 send_late(&spec, &encoder, &batch, &late.rows, time, &shared)

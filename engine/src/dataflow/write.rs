@@ -1,5 +1,6 @@
 //! The sink operator: encodes every batch with this worker's writer of the shared target and
-//! flushes once the input is complete.
+//! flushes once the input is complete. On several processes a sink that only process 0 writes
+//! (`sink_writes_on_every_process`) first gathers its batches there (`to_process_zero`).
 //!
 //! Its output carries no data; its frontier is the sink's *durable* frontier. When the run has
 //! sources that commit positions (Kafka), the operator holds a capability at the lowest time
@@ -14,11 +15,31 @@ use timely::container::CapacityContainerBuilder;
 use timely::dataflow::Stream;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Capability;
+use timely::dataflow::operators::Exchange;
 use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::vec::Map;
 
 use super::BatchStream;
 use crate::connectors::SinkWriter;
 use crate::run::RunShared;
+use crate::wire::WireBatch;
+
+/// Extension trait: move every batch to a worker of process 0.
+pub trait ToProcessZero<'scope> {
+    /// Worker `worker` (global) sends its batches to worker `worker % threads`, so process 0's
+    /// own workers keep theirs and each of its `threads` workers receives from one worker of
+    /// every other process.
+    fn to_process_zero(self, worker: usize, threads: usize) -> BatchStream<'scope>;
+}
+
+impl<'scope> ToProcessZero<'scope> for BatchStream<'scope> {
+    fn to_process_zero(self, worker: usize, threads: usize) -> BatchStream<'scope> {
+        let target = (worker % threads.max(1)) as u64;
+        self.map(move |batch| (target, WireBatch(batch)))
+            .exchange(|(target, _): &(u64, WireBatch)| *target)
+            .map(|(_, WireBatch(batch))| batch)
+    }
+}
 
 /// How often a sink with undurable rows flushes (bounds commit latency, not throughput).
 const DURABLE_EVERY: Duration = Duration::from_millis(50);

@@ -30,7 +30,8 @@
 //! - `sluice_route_worker_load_rows{stream, index, worker}` — rows each worker processed in its
 //!   latest load-report epoch (`[route.geo] epoch_ms`).
 //! - `sluice_uptime_seconds` — seconds since the run started.
-//! - `sluice_workers` — worker threads of the run.
+//! - `sluice_workers` — workers of the run, over all processes (each process of a
+//!   multi-process run serves only its own counters, on port + its index).
 
 mod registry;
 mod server;

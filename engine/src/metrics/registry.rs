@@ -43,7 +43,7 @@ impl RunCollector {
     pub fn new(plan: &PhysicalPlan, shared: Arc<RunShared>) -> RunCollector {
         let logical = &plan.logical;
         let layout = Layout {
-            workers: plan.workers,
+            workers: plan.total_workers(),
             sources: logical.sources.iter().map(|s| s.name.clone()).collect(),
             sinks: logical.sinks.iter().map(|s| s.name.clone()).collect(),
             streams: logical
@@ -352,7 +352,7 @@ impl Collector for RunCollector {
         encoder
             .encode_descriptor(
                 "sluice_workers",
-                "Worker threads of the run",
+                "Workers of the run over all processes",
                 None,
                 MetricType::Gauge,
             )?

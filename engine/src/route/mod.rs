@@ -22,7 +22,8 @@ use sluice_dsl::plan::TypedExpr;
 /// every worker sits on the equator, spread evenly by longitude, with capacity 1; with some, an
 /// unlisted worker has no location (NaN: farthest from everything, so it takes overflow only).
 pub fn sites(config: &EngineConfig) -> Vec<Site> {
-    let n = config.workers;
+    // Worker indices are global: every process's threads, in process order.
+    let n = config.workers * config.cluster.processes;
     let listed = &config.route.geo.workers;
     (0..n)
         .map(|i| match listed.iter().find(|w| w.index == i) {

@@ -3,7 +3,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Counters of one route stage, shared by all workers.
 pub struct RouteStats {
@@ -56,7 +56,7 @@ impl RouteStats {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RouteSummary {
     pub stream: String,
     /// `geo`, `hash` or `round_robin`.
@@ -69,4 +69,33 @@ pub struct RouteSummary {
     pub mean_distance_km: Option<f64>,
     /// (ms since start, worker, rows processed in that epoch).
     pub timeline: Vec<(u64, u32, u64)>,
+}
+
+impl RouteSummary {
+    /// Adds another process's counts of the same route stage (per-worker counts summed, the
+    /// shares weighted by records, timelines joined).
+    pub fn add(&mut self, other: RouteSummary) {
+        let (mine, theirs) = (
+            self.routed.iter().sum::<u64>() as f64,
+            other.routed.iter().sum::<u64>() as f64,
+        );
+        let weighted = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) => Some((a * mine + b * theirs) / (mine + theirs)),
+            (a, b) => a.or(b),
+        };
+        self.nearest_share = weighted(self.nearest_share, other.nearest_share);
+        self.mean_distance_km = weighted(self.mean_distance_km, other.mean_distance_km);
+        if self.routed.len() < other.routed.len() {
+            self.routed.resize(other.routed.len(), 0);
+        }
+        for (m, o) in self.routed.iter_mut().zip(other.routed) {
+            *m += o;
+        }
+        let total: u64 = self.routed.iter().sum();
+        let mean = total as f64 / self.routed.len().max(1) as f64;
+        let max = self.routed.iter().copied().max().unwrap_or(0) as f64;
+        self.max_over_mean = if mean > 0.0 { max / mean } else { 0.0 };
+        self.timeline.extend(other.timeline);
+        self.timeline.sort();
+    }
 }

@@ -365,7 +365,7 @@ fn explicit_dead_letter_file_is_created_and_truncated() {
         },
         Format::Jsonl,
     ));
-    let sink = crate::connectors::open_dead_letters("p", &node).unwrap();
+    let sink = crate::connectors::open_dead_letters("p", &node, 0).unwrap();
     sink.send("why", "f.csv:3", b"a,\xffb").unwrap();
     sink.flush().unwrap();
     let text = std::fs::read_to_string(&target).unwrap();
@@ -377,7 +377,7 @@ fn explicit_dead_letter_file_is_created_and_truncated() {
     assert_eq!(v["raw_base64"], "YSz/Yg==");
     node.dead_letter = Some((sluice_dsl::plan::ConnectorSpec::Stdout, Format::Csv));
     assert!(matches!(
-        crate::connectors::open_dead_letters("p", &node),
+        crate::connectors::open_dead_letters("p", &node, 0),
         Err(ConnectorError::Unsupported(_))
     ));
 }
