@@ -63,7 +63,7 @@ impl<'scope> KeyBy<'scope> for BatchStream<'scope> {
                                         session.give((
                                             target as u64,
                                             worker as u32,
-                                            shared.flow.send(part),
+                                            shared.flow.send(target as usize, part),
                                         ));
                                     }
                                 }

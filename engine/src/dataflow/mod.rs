@@ -54,6 +54,7 @@ pub struct Failures(Mutex<Vec<String>>);
 
 impl Failures {
     pub fn record(&self, context: &str, error: impl std::fmt::Display) {
+        tracing::warn!(context, %error, "operator failed");
         self.0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -77,7 +78,7 @@ pub fn build<'scope>(
     let built = build_streams(scope, plan, shared, worker, workers, &open);
     for (index, sink) in plan.logical.sinks.iter().enumerate() {
         if let Some(stream) = built.input(&sink.input) {
-            let context = format!("sink `{}`", sink.name);
+            let context = crate::metrics::sink_context(&sink.name);
             stream.write_batches(shared.sinks[index].writer(), context, shared.clone());
         }
     }
@@ -134,7 +135,10 @@ pub fn build_streams<'scope>(
         };
         let context = format!("source `{}`", node.name);
         let reader = match open(index, node, ctx) {
-            Ok(reader) => Some(reader),
+            Ok(reader) => {
+                tracing::info!(source = %node.name, worker, workers, "source opened");
+                Some(reader)
+            }
             Err(e) => {
                 shared.failures.record(&context, e);
                 None
@@ -151,6 +155,7 @@ pub fn build_streams<'scope>(
             column,
             max_out_of_order: node.max_out_of_order,
             align: aligned.then(|| (probe.clone(), node.max_out_of_order.max(60_000) as u64)),
+            watermark: shared.watermarks[index].clone(),
         });
         let stream = read_source(scope, context, reader, event_time, shared.clone());
         sources[index] = Some(if aligned {

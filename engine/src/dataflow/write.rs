@@ -19,8 +19,10 @@ pub trait WriteBatches {
 impl<'scope> WriteBatches for BatchStream<'scope> {
     fn write_batches(self, writer: Box<dyn SinkWriter>, context: String, shared: Arc<RunShared>) {
         let mut writer = Some(writer);
+        let latency = shared.latency.sink_hook(&context);
         self.sink(Pipeline, "Write", move |(input, frontier)| {
-            input.for_each(|_, data| {
+            input.for_each(|time, data| {
+                latency.arrived(time.least().copied(), data);
                 for batch in data.drain(..) {
                     if let Some(w) = writer.as_mut()
                         && let Err(e) = w.write_batch(&batch)
@@ -30,6 +32,7 @@ impl<'scope> WriteBatches for BatchStream<'scope> {
                     }
                 }
             });
+            latency.frontier(frontier);
             if frontier.is_empty()
                 && let Some(mut w) = writer.take()
                 && let Err(e) = w.flush()
