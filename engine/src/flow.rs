@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use arrow_array::RecordBatch;
 
+use crate::metrics::QueueDepth;
 use crate::wire::WireBatch;
 
 /// Rows in flight through exchanges, for one run.
@@ -22,16 +23,19 @@ pub struct FlowControl {
     limit: i64,
     /// Global indices of this process's workers.
     local: Range<usize>,
+    /// The same rows by receiving worker (the metrics' queue depth).
+    queued: QueueDepth,
 }
 
 impl FlowControl {
     /// `limit`: rows in flight above which sources pause; `local`: the global indices of this
-    /// process's workers (all of them on one process).
-    pub fn new(limit: usize, local: Range<usize>) -> FlowControl {
+    /// process's workers (all of them on one process); `workers`: all workers of the run.
+    pub fn new(limit: usize, local: Range<usize>, workers: usize) -> FlowControl {
         FlowControl {
             in_flight: AtomicI64::new(0),
             limit: limit as i64,
             local,
+            queued: QueueDepth::new(workers),
         }
     }
 
@@ -39,19 +43,31 @@ impl FlowControl {
     /// that worker is in this process.
     pub fn send(&self, target: usize, batch: RecordBatch) -> WireBatch {
         if self.local.contains(&target) {
-            self.in_flight
-                .fetch_add(batch.num_rows() as i64, Ordering::Relaxed);
+            let rows = batch.num_rows() as i64;
+            self.in_flight.fetch_add(rows, Ordering::Relaxed);
+            self.queued.sent_to(target, rows);
         }
         WireBatch(batch)
     }
 
-    /// Counts a batch from worker `sender` taken off an exchange channel (when `sender` is in
-    /// this process, as `send` counted it).
+    /// Counts a batch from worker `sender` taken off an exchange channel by the calling worker
+    /// (when `sender` is in this process, as `send` counted it).
     pub fn receive(&self, sender: usize, batch: &RecordBatch) {
         if self.local.contains(&sender) {
-            self.in_flight
-                .fetch_sub(batch.num_rows() as i64, Ordering::Relaxed);
+            let rows = batch.num_rows() as i64;
+            self.in_flight.fetch_sub(rows, Ordering::Relaxed);
+            self.queued.received_here(rows);
         }
+    }
+
+    /// Rows in flight now (sent into exchanges, not yet taken off by their receivers).
+    pub fn in_flight(&self) -> i64 {
+        self.in_flight.load(Ordering::Relaxed).max(0)
+    }
+
+    /// Rows in flight to each worker.
+    pub fn queued_per_worker(&self) -> Vec<i64> {
+        self.queued.per_worker()
     }
 
     /// Whether sources should wait for consumers to catch up.
@@ -77,7 +93,7 @@ mod tests {
     #[test]
     fn only_exchanges_between_local_workers_are_counted() {
         // Process 1 of 2 with 2 threads: workers 2 and 3 are local.
-        let flow = FlowControl::new(5, 2..4);
+        let flow = FlowControl::new(5, 2..4, 4);
         let _remote = flow.send(0, rows(10));
         assert!(
             !flow.saturated(),

@@ -7,8 +7,8 @@
 
 pub mod aggregate;
 pub mod arrow_schema_map;
-pub mod commit_horizon;
 pub mod cluster;
+pub mod commit_horizon;
 pub mod config;
 pub mod connectors;
 pub mod dataflow;

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,8 +30,17 @@ pub struct RunShared {
     /// Per source, then per table (index `sources.len() + t`); `None` when nothing reads it.
     pub sources: Vec<Option<SourceState>>,
     pub sinks: Vec<Arc<SinkTarget>>,
-    /// Rows out of every operator, per stream.
-    pub operator_rows: Vec<Vec<Arc<AtomicU64>>>,
+    /// Rows out of every operator (per worker), per stream.
+    pub operator_rows: Vec<Vec<Arc<metrics::RowCounter>>>,
+    /// Rows sent by sources, per worker (with `operator_rows`: the per-worker load metric).
+    pub source_rows: metrics::RowCounter,
+    /// Per source, then per table: the event-time watermark per worker (unused without
+    /// `event_time`).
+    pub watermarks: Vec<Arc<metrics::Watermark>>,
+    /// End-to-end latency per sink (`metrics/latency.rs`).
+    pub latency: Arc<metrics::Latency>,
+    /// Kafka consumer lag, set by Kafka sources.
+    pub partition_lag: metrics::PartitionLag,
     /// Statistics of every `route` operator, per stream (`None` for other operators).
     pub route_stats: Vec<Vec<Option<Arc<RouteStats>>>>,
     pub failures: Failures,
@@ -80,8 +89,17 @@ impl RunShared {
         let operator_rows = logical
             .streams
             .iter()
-            .map(|s| s.ops.iter().map(|_| Arc::new(AtomicU64::new(0))).collect())
+            .map(|s| {
+                s.ops
+                    .iter()
+                    .map(|_| Arc::new(metrics::RowCounter::new(plan.workers)))
+                    .collect()
+            })
             .collect();
+        let watermarks = (0..logical.sources.len() + logical.tables.len())
+            .map(|_| Arc::new(metrics::Watermark::new(plan.workers)))
+            .collect();
+        let sink_names: Vec<String> = logical.sinks.iter().map(|s| s.name.clone()).collect();
         let route_stats = logical
             .streams
             .iter()
@@ -99,6 +117,10 @@ impl RunShared {
             sources,
             sinks,
             operator_rows,
+            source_rows: metrics::RowCounter::new(plan.workers),
+            watermarks,
+            latency: Arc::new(metrics::Latency::new(&sink_names, plan.workers)),
+            partition_lag: metrics::PartitionLag::default(),
             route_stats,
             failures: Failures::default(),
             // A few batches per local worker in flight keep every worker busy; only exchanges
@@ -106,6 +128,7 @@ impl RunShared {
             flow: crate::flow::FlowControl::new(
                 16 * plan.batch_size * plan.workers,
                 plan.cluster.local_workers(plan.workers),
+                plan.total_workers(),
             ),
             started,
             final_commits: Mutex::new(Vec::new()),
@@ -130,6 +153,7 @@ where
 {
     let per_worker = move |worker: &mut timely::worker::Worker| {
         let (index, peers) = (worker.index(), worker.peers());
+        metrics::set_current_worker(index);
         worker.dataflow::<u64, _, _>(|scope| build(scope, index, peers));
     };
     let guards = if cluster.is_multi_process() {
@@ -220,6 +244,14 @@ pub fn run(plan: &PhysicalPlan, options: RunOptions) -> Result<RunSummary, RunEr
         .then(|| spawn_progress(shared.clone(), done.clone(), started));
 
     let workers = plan.workers;
+    tracing::info!(
+        pipeline = %logical.name,
+        workers,
+        batch_size = plan.batch_size,
+        sources = logical.sources.len(),
+        sinks = logical.sinks.len(),
+        "run started"
+    );
     let worker_plan = Arc::new(plan.clone());
     let worker_shared = shared.clone();
     let result = execute(workers, &plan.cluster, move |scope, index, peers| {
@@ -229,12 +261,24 @@ pub fn run(plan: &PhysicalPlan, options: RunOptions) -> Result<RunSummary, RunEr
     if let Some(handle) = progress {
         let _ = handle.join();
     }
+    if let Err(e) = &result {
+        tracing::warn!(pipeline = %logical.name, error = %e, "run failed");
+    }
     result?;
 
     let mut failures = shared.failures.take();
     for (sink, node) in shared.sinks.iter().zip(&logical.sinks) {
-        if let Err(e) = sink.finish() {
-            failures.push(format!("sink `{}`: {e}", node.name));
+        match sink.finish() {
+            Ok(()) => tracing::info!(
+                sink = %node.name,
+                records = sink.rows(),
+                bytes = sink.bytes(),
+                "sink finished"
+            ),
+            Err(e) => {
+                tracing::warn!(sink = %node.name, error = %e, "sink failed to finish");
+                failures.push(format!("sink `{}`: {e}", node.name));
+            }
         }
     }
     for (state, node) in shared
@@ -267,10 +311,21 @@ pub fn run(plan: &PhysicalPlan, options: RunOptions) -> Result<RunSummary, RunEr
     if let Some(server) = metrics_server {
         server.stop();
     }
+    let wall = started.elapsed();
     if !failures.is_empty() {
+        tracing::warn!(pipeline = %logical.name, failures = failures.len(), wall_s = wall.as_secs_f64(), "run failed");
         return Err(RunError::Failed(failures));
     }
-    Ok(summarise(plan, &shared, started.elapsed()))
+    let summary = summarise(plan, &shared, wall);
+    tracing::info!(
+        pipeline = %logical.name,
+        wall_s = wall.as_secs_f64(),
+        records_in = summary.sources.iter().map(|s| s.records).sum::<u64>(),
+        records_out = summary.sinks.iter().map(|s| s.records).sum::<u64>(),
+        dead_letters = summary.sources.iter().map(|s| s.dead_letters).sum::<u64>(),
+        "run finished"
+    );
+    Ok(summary)
 }
 
 /// Sources read by a stream or sink, and tables (numbered after the sources) joined against.

@@ -3,7 +3,7 @@
 //! frontier is empty). The result does not depend on the number of workers.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use arrow_schema::SchemaRef;
 use sluice_dsl::plan::{AggCall, TypedExpr};
@@ -28,7 +28,7 @@ pub struct AggregateSpec {
     /// Input column with each row's event time (`first`/`last`).
     pub time_column: Option<usize>,
     pub context: String,
-    pub rows_out: Arc<AtomicU64>,
+    pub rows_out: Arc<crate::metrics::RowCounter>,
 }
 
 /// Extension trait: aggregate a bounded stream of batches per group.

@@ -6,7 +6,7 @@
 //! behind the frontier.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
@@ -32,7 +32,7 @@ pub struct DistinctSpec {
     pub worker: usize,
     pub workers: usize,
     pub context: String,
-    pub rows_out: Arc<AtomicU64>,
+    pub rows_out: Arc<crate::metrics::RowCounter>,
 }
 
 pub trait DistinctRows {

@@ -1,7 +1,7 @@
 //! `where`: keeps the rows whose predicate is true, batch at a time on Arrow kernels.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use sluice_dsl::plan::TypedExpr;
 use timely::dataflow::channels::pact::Pipeline;
@@ -20,7 +20,7 @@ pub trait FilterBatches {
         self,
         predicate: TypedExpr,
         context: String,
-        rows_out: Arc<AtomicU64>,
+        rows_out: Arc<crate::metrics::RowCounter>,
         shared: Arc<RunShared>,
     ) -> Self;
 }
@@ -30,7 +30,7 @@ impl<'scope> FilterBatches for BatchStream<'scope> {
         self,
         predicate: TypedExpr,
         context: String,
-        rows_out: Arc<AtomicU64>,
+        rows_out: Arc<crate::metrics::RowCounter>,
         shared: Arc<RunShared>,
     ) -> Self {
         self.unary(Pipeline, "Filter", move |_, _| {

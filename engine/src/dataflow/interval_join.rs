@@ -8,7 +8,7 @@
 //! A `left join` emits a left row that found no partner, with nulls, when it is dropped.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMillisecondType;
@@ -48,7 +48,7 @@ pub struct IntervalJoinSpec {
     pub worker: usize,
     pub workers: usize,
     pub context: String,
-    pub rows_out: Arc<AtomicU64>,
+    pub rows_out: Arc<crate::metrics::RowCounter>,
     pub late: Option<Arc<DeadLetterSink>>,
 }
 

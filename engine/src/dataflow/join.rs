@@ -6,7 +6,7 @@
 //! (null for unmatched rows of a `left join`).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use arrow_array::{ArrayRef, RecordBatch, UInt32Array};
 use arrow_row::{RowConverter, SortField};
@@ -38,7 +38,7 @@ pub struct JoinSpec {
     pub workers: usize,
     pub worker: usize,
     pub context: String,
-    pub rows_out: Arc<AtomicU64>,
+    pub rows_out: Arc<crate::metrics::RowCounter>,
 }
 
 /// Extension trait: look every row up in a table.

@@ -54,6 +54,7 @@ pub struct Failures(Mutex<Vec<String>>);
 
 impl Failures {
     pub fn record(&self, context: &str, error: impl std::fmt::Display) {
+        tracing::warn!(context, %error, "operator failed");
         self.0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -89,7 +90,7 @@ pub fn build<'scope>(
             {
                 stream = stream.to_process_zero(worker, plan.workers);
             }
-            let context = format!("sink `{}`", sink.name);
+            let context = crate::metrics::sink_context(&sink.name);
             match shared.sinks[index].writer() {
                 Ok(writer) => {
                     stream
@@ -154,7 +155,10 @@ pub fn build_streams<'scope>(
         };
         let context = format!("source `{}`", node.name);
         let reader = match open(index, node, ctx) {
-            Ok(reader) => Some(reader),
+            Ok(reader) => {
+                tracing::info!(source = %node.name, worker, workers, "source opened");
+                Some(reader)
+            }
             Err(e) => {
                 shared.failures.record(&context, e);
                 None
@@ -171,6 +175,7 @@ pub fn build_streams<'scope>(
             column,
             max_out_of_order: node.max_out_of_order,
             align: aligned.then(|| (probe.clone(), node.max_out_of_order.max(60_000) as u64)),
+            watermark: shared.watermarks[index].clone(),
         });
         let commit = durable
             .filter(|_| {

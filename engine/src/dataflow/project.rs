@@ -1,7 +1,7 @@
 //! `select`: computes the output columns of every batch (bare columns are zero-copy).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use arrow_schema::SchemaRef;
 use sluice_dsl::plan::TypedExpr;
@@ -20,7 +20,7 @@ pub trait ProjectBatches {
         items: Vec<(String, TypedExpr)>,
         schema: SchemaRef,
         context: String,
-        rows_out: Arc<AtomicU64>,
+        rows_out: Arc<crate::metrics::RowCounter>,
         shared: Arc<RunShared>,
     ) -> Self;
 }
@@ -31,7 +31,7 @@ impl<'scope> ProjectBatches for BatchStream<'scope> {
         items: Vec<(String, TypedExpr)>,
         schema: SchemaRef,
         context: String,
-        rows_out: Arc<AtomicU64>,
+        rows_out: Arc<crate::metrics::RowCounter>,
         shared: Arc<RunShared>,
     ) -> Self {
         self.unary(Pipeline, "Project", move |_, _| {

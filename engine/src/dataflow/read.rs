@@ -36,6 +36,8 @@ pub struct EventTimeSpec {
     /// grows with the input. Files split by byte range leave it off (each worker's range spans
     /// a different period by construction; state is then bounded by the file).
     pub align: Option<(ProbeHandle<u64>, u64)>,
+    /// Where this worker's watermark is shown to the metrics.
+    pub watermark: Arc<crate::metrics::Watermark>,
 }
 
 /// Timely time of an event time: ms since the epoch shifted by 2^62, so event times before
@@ -180,11 +182,15 @@ pub fn read_source<'scope>(
                             (Some(spec), None) => Some(advance(sent, &batch, spec)),
                             _ => None,
                         };
+                        crate::metrics::source_sent(&shared, sent, batch.num_rows());
                         output.session(&*cap).give(batch);
                         if let Some(w) = watermark
                             && w > *cap.time()
                         {
                             cap.downgrade(&w);
+                            event_time
+                                .iter()
+                                .for_each(|s| s.watermark.advance_to(from_time(w)));
                         }
                         follow_partitions(cap, r.as_ref(), event_time.as_ref());
                     }

@@ -48,7 +48,7 @@ pub struct RouteSpec {
     pub stats: Arc<RouteStats>,
     pub context: String,
     /// Rows this worker received through the route (the stage's "rows out").
-    pub rows_out: Arc<std::sync::atomic::AtomicU64>,
+    pub rows_out: Arc<crate::metrics::RowCounter>,
 }
 
 /// Extension trait: send every record to the worker its route picks.

@@ -5,7 +5,7 @@
 //! depend on arrival order or worker count.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, UInt32Array};
 use arrow_row::{RowConverter, SortField};
@@ -33,7 +33,7 @@ pub struct TopSpec {
     pub worker: usize,
     pub workers: usize,
     pub context: String,
-    pub rows_out: Arc<AtomicU64>,
+    pub rows_out: Arc<crate::metrics::RowCounter>,
 }
 
 pub trait TopRows {

@@ -6,7 +6,7 @@
 //! time (and at the end) all current rows. Folding the changelog gives the final aggregate.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, UInt32Array};
@@ -30,7 +30,7 @@ pub struct UpdatingSpec {
     pub batch_size: usize,
     pub time_column: Option<usize>,
     pub context: String,
-    pub rows_out: Arc<AtomicU64>,
+    pub rows_out: Arc<crate::metrics::RowCounter>,
 }
 
 pub trait UpdatingAggregate {

@@ -4,7 +4,7 @@
 //! source's dead-letter output with reason `late`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use arrow_array::{RecordBatch, UInt32Array};
 use arrow_schema::SchemaRef;
@@ -35,7 +35,7 @@ pub struct WindowSpec {
     pub worker: usize,
     pub workers: usize,
     pub context: String,
-    pub rows_out: Arc<AtomicU64>,
+    pub rows_out: Arc<crate::metrics::RowCounter>,
     /// Where late rows go (the stream's source's dead-letter output).
     pub late: Option<Arc<DeadLetterSink>>,
 }

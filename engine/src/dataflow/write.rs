@@ -77,8 +77,10 @@ impl<'scope> WriteBatches<'scope> for BatchStream<'scope> {
                 let mut writer = Some(writer);
                 let mut held: Option<Capability<u64>> = None;
                 let mut last_flush = Instant::now();
+                let latency = shared.latency.sink_hook(&context);
                 move |(input, frontier), _output| {
                     input.for_each(|cap, data| {
+                        latency.arrived(cap.least().copied(), data);
                         let Some(&time) = cap.least() else {
                             return;
                         };
@@ -97,6 +99,7 @@ impl<'scope> WriteBatches<'scope> for BatchStream<'scope> {
                             held = Some(cap.delayed(&time, 0));
                         }
                     });
+                    latency.frontier(frontier);
                     if frontier.is_empty() {
                         if let Some(mut w) = writer.take()
                             && let Err(e) = w.flush()

@@ -17,6 +17,25 @@
 //!   e.g. `invalid int`; at most 32 classes per source, then `other`).
 //! - `sluice_operator_rows_out_total{stream, stage, index}` — rows out of each operator; `stage`
 //!   is its keyword (`where`, `select`, `route`, ...), `index` its position in the stream.
+//! - `sluice_operator_rows_in_total{stream, stage, index}` — rows handed to each operator (in
+//!   flight included): the rows out of the operator before it, for the first operator the rows
+//!   out of the stream's inputs (a source's records, another stream's last operator), plus, for
+//!   a stream-stream join, the right stream's rows. A lookup join's table is not counted.
+//!   Derived at scrape time: every operator counts every row it sends.
+//! - `sluice_source_watermark_ms{source}` — an event-time source's watermark (ms since the
+//!   epoch), the minimum over this process's workers that have sent a batch.
+//! - `sluice_source_watermark_lag_seconds{source}` — wall clock now minus that watermark.
+//! - `sluice_worker_rows_processed_total{worker}` — rows out of sources and operators on each
+//!   worker (its share of the work; a row counts once per stage it leaves).
+//! - `sluice_worker_queue_depth_rows{worker}` — rows sent into exchanges to each worker and not
+//!   yet taken off by it (`flow.rs`).
+//! - `sluice_exchange_rows_in_flight` — the same over all workers (sources pause above a limit).
+//! - `sluice_sink_latency_seconds{sink, quantile}` — end-to-end latency quantiles (0.5, 0.9,
+//!   0.99, 0.999) over every row measured since the run started; definition in `latency.rs`
+//!   (event-time data only). `sluice_sink_latency_seconds_count{sink}` — rows measured.
+//! - `sluice_kafka_consumer_lag_messages{source, topic, partition}` — messages between a
+//!   partition's end and the consumer's position, as the Kafka source last reported it (the
+//!   family is always present, empty without Kafka sources).
 //! - `sluice_sink_records_total{sink}` — records written.
 //! - `sluice_sink_bytes_total{sink}` — bytes written.
 //! - `sluice_route_records_total{stream, index, worker}` — records a route stage sent to each
@@ -33,19 +52,35 @@
 //! - `sluice_workers` — workers of the run, over all processes (each process of a
 //!   multi-process run serves only its own counters, on port + its index).
 
+mod latency;
+mod partition_lag;
 mod registry;
 mod server;
+mod watermark;
+mod worker;
 
+pub use latency::{Latency, SinkLatencyHook, sink_context};
+pub use partition_lag::PartitionLag;
 pub use registry::RunCollector;
 pub use server::MetricsServer;
+pub use watermark::Watermark;
+pub use worker::{QueueDepth, RowCounter, current_worker, set_current_worker};
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use prometheus_client::registry::Registry;
 
 use crate::physical::PhysicalPlan;
 use crate::run::RunShared;
+
+/// The hook of the source operator (`dataflow/read.rs`), on every batch it sends at timely
+/// time `time`: counts the rows for this worker and notes when data at `time` was first sent.
+pub fn source_sent(shared: &RunShared, time: u64, rows: usize) {
+    shared.source_rows.fetch_add(rows as u64, Ordering::Relaxed);
+    shared.latency.source_sent(time);
+}
 
 /// Binds the listening socket; done before anything else of the run so that a taken port fails
 /// the run before it opens its outputs.

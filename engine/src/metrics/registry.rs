@@ -3,12 +3,14 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{Ordering, fence};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
-use sluice_dsl::plan::{OpKind, RouteKind};
+use sluice_dsl::plan::{InputRef, OpKind, RouteKind};
 
+use super::latency::{QUANTILES, SinkLatencySnapshot};
 use crate::physical::PhysicalPlan;
 use crate::route::stats::RouteStats;
 use crate::run::RunShared;
@@ -22,6 +24,12 @@ struct Layout {
     streams: Vec<(String, Vec<&'static str>)>,
     /// Per stream, per operator: whether it is `route by geo`.
     geo: Vec<Vec<bool>>,
+    /// Per stream: its inputs (what feeds its first operator).
+    inputs: Vec<Vec<InputRef>>,
+    /// Per stream, per operator: the right stream of a stream-stream join.
+    right_inputs: Vec<Vec<Option<usize>>>,
+    /// Per source: whether it has `event_time` (only those have a watermark).
+    event_time: Vec<bool>,
 }
 
 /// Reads a run's counters on every scrape.
@@ -66,6 +74,28 @@ impl RunCollector {
                         .collect()
                 })
                 .collect(),
+            inputs: logical.streams.iter().map(|s| s.inputs.clone()).collect(),
+            right_inputs: logical
+                .streams
+                .iter()
+                .map(|s| {
+                    s.ops
+                        .iter()
+                        .map(|op| match op.kind {
+                            OpKind::Join {
+                                right: InputRef::Stream(r),
+                                ..
+                            } => Some(r),
+                            _ => None,
+                        })
+                        .collect()
+                })
+                .collect(),
+            event_time: logical
+                .sources
+                .iter()
+                .map(|s| s.event_time.is_some())
+                .collect(),
         };
         RunCollector { layout, shared }
     }
@@ -75,12 +105,30 @@ impl RunCollector {
     fn snapshot(&self) -> Snapshot {
         let shared = &self.shared;
         let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        let latency = shared.latency.snapshot();
         let sinks = shared.sinks.iter().map(|s| (s.rows(), s.bytes())).collect();
-        let operators = shared
+        // Last stream and last operator first: streams come after the streams they read.
+        let mut operators: Vec<Vec<u64>> = shared
             .operator_rows
             .iter()
-            .map(|rows| rows.iter().map(|r| load(r)).collect())
+            .rev()
+            .map(|rows| {
+                let mut rows: Vec<u64> = rows
+                    .iter()
+                    .rev()
+                    .map(|r| r.load(Ordering::Relaxed))
+                    .collect();
+                rows.reverse();
+                rows
+            })
             .collect();
+        operators.reverse();
+        let mut worker_rows = shared.source_rows.per_worker();
+        for counter in shared.operator_rows.iter().flatten() {
+            for (total, rows) in worker_rows.iter_mut().zip(counter.per_worker()) {
+                *total += rows;
+            }
+        }
         let routes = shared
             .route_stats
             .iter()
@@ -110,24 +158,95 @@ impl RunCollector {
                 })
             })
             .collect();
+        let watermarks_ms = shared.watermarks.iter().map(|w| w.min_ms()).collect();
         Snapshot {
             uptime_s: shared.started.elapsed().as_secs_f64(),
+            now_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64),
             sources,
             operators,
             routes,
             sinks,
+            worker_rows,
+            queued: shared.flow.queued_per_worker(),
+            in_flight: shared.flow.in_flight(),
+            watermarks_ms,
+            latency,
+            partition_lag: shared.partition_lag.snapshot(),
         }
     }
 }
 
 struct Snapshot {
     uptime_s: f64,
+    /// Wall clock, ms since the epoch.
+    now_ms: i64,
     sources: Vec<SourceSnapshot>,
     /// Per stream, per operator.
     operators: Vec<Vec<u64>>,
     routes: Vec<RouteSnapshot>,
     /// (records, bytes) per sink.
     sinks: Vec<(u64, u64)>,
+    /// Rows out of sources and operators per worker.
+    worker_rows: Vec<u64>,
+    /// Rows in flight to each worker, and in all.
+    queued: Vec<i64>,
+    in_flight: i64,
+    /// Per source (then table): the watermark in event-time ms, once a worker has one.
+    watermarks_ms: Vec<Option<i64>>,
+    latency: Vec<SinkLatencySnapshot>,
+    partition_lag: Vec<((String, String, i32), i64)>,
+}
+
+impl Snapshot {
+    /// Rows into every operator, per stream (see `sluice_operator_rows_in` in `mod.rs`).
+    fn rows_in(&self, layout: &Layout) -> Vec<Vec<u64>> {
+        let mut records = vec![0; layout.sources.len()];
+        for s in &self.sources {
+            if let Some(r) = records.get_mut(s.index) {
+                *r = s.records;
+            }
+        }
+        layout
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(stream, inputs)| {
+                (0..self.operators[stream].len())
+                    .map(|op| {
+                        let main = match op {
+                            0 => inputs
+                                .iter()
+                                .map(|i| self.rows_out_of(layout, &records, i))
+                                .sum(),
+                            _ => self.operators[stream][op - 1],
+                        };
+                        let right = layout.right_inputs[stream][op].map_or(0, |r| {
+                            self.rows_out_of(layout, &records, &InputRef::Stream(r))
+                        });
+                        main + right
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Rows out of a stream input: a source's records, a stream's last operator's rows (or its
+    /// own inputs' when it has no operator).
+    fn rows_out_of(&self, layout: &Layout, records: &[u64], input: &InputRef) -> u64 {
+        match input {
+            InputRef::Source(i) => records.get(*i).copied().unwrap_or(0),
+            InputRef::Table(_) => 0,
+            InputRef::Stream(s) => match self.operators[*s].last() {
+                Some(rows) => *rows,
+                None => layout.inputs[*s]
+                    .iter()
+                    .map(|i| self.rows_out_of(layout, records, i))
+                    .sum(),
+            },
+        }
+    }
 }
 
 struct SourceSnapshot {
@@ -258,6 +377,25 @@ impl Collector for RunCollector {
                 }
             }
         }
+        {
+            let mut family = encoder.encode_descriptor(
+                "sluice_operator_rows_in",
+                "Rows handed to each operator (the rows out of its inputs)",
+                None,
+                MetricType::Counter,
+            )?;
+            for ((stream, stages), rows) in layout.streams.iter().zip(snap.rows_in(layout)) {
+                for (index, (stage, rows)) in stages.iter().zip(rows).enumerate() {
+                    let index = index.to_string();
+                    let labels = [
+                        ("stream", stream.as_str()),
+                        ("stage", stage),
+                        ("index", &index),
+                    ];
+                    counter(&mut family, &labels, rows)?;
+                }
+            }
+        }
         type SinkField = fn(&(u64, u64)) -> u64;
         let sink_counters: [(&str, &str, SinkField); 2] = [
             ("sluice_sink_records", "Records written", |s| s.0),
@@ -341,6 +479,10 @@ impl Collector for RunCollector {
                 }
             }
         }
+        encode_watermarks(&mut encoder, layout, &snap)?;
+        encode_workers(&mut encoder, &snap)?;
+        encode_latency(&mut encoder, &snap)?;
+        encode_partition_lag(&mut encoder, &snap)?;
         encoder
             .encode_descriptor(
                 "sluice_uptime_seconds",
@@ -358,5 +500,213 @@ impl Collector for RunCollector {
             )?
             .encode_gauge(&(layout.workers as u64))?;
         Ok(())
+    }
+}
+
+fn encode_watermarks(
+    encoder: &mut DescriptorEncoder,
+    layout: &Layout,
+    snap: &Snapshot,
+) -> fmt::Result {
+    let with_watermark = || {
+        layout
+            .sources
+            .iter()
+            .zip(&layout.event_time)
+            .zip(&snap.watermarks_ms)
+            .filter_map(|((name, event_time), ms)| {
+                Some((name.as_str(), (*event_time).then_some(*ms)??))
+            })
+    };
+    let mut family = encoder.encode_descriptor(
+        "sluice_source_watermark_ms",
+        "Event-time watermark of a source, ms since the epoch (minimum over workers)",
+        None,
+        MetricType::Gauge,
+    )?;
+    for (source, ms) in with_watermark() {
+        family
+            .encode_family(&[("source", source)])?
+            .encode_gauge(&ms)?;
+    }
+    let mut family = encoder.encode_descriptor(
+        "sluice_source_watermark_lag_seconds",
+        "Wall clock now minus the source's event-time watermark",
+        None,
+        MetricType::Gauge,
+    )?;
+    for (source, ms) in with_watermark() {
+        let lag_s = snap.now_ms.saturating_sub(ms) as f64 / 1000.0;
+        gauge(&mut family, &[("source", source)], lag_s)?;
+    }
+    Ok(())
+}
+
+fn encode_workers(encoder: &mut DescriptorEncoder, snap: &Snapshot) -> fmt::Result {
+    let mut family = encoder.encode_descriptor(
+        "sluice_worker_rows_processed",
+        "Rows out of sources and operators on each worker",
+        None,
+        MetricType::Counter,
+    )?;
+    for (worker, rows) in snap.worker_rows.iter().enumerate() {
+        counter(&mut family, &[("worker", worker.to_string())], *rows)?;
+    }
+    let mut family = encoder.encode_descriptor(
+        "sluice_worker_queue_depth_rows",
+        "Rows sent into exchanges to each worker and not yet taken off by it",
+        None,
+        MetricType::Gauge,
+    )?;
+    for (worker, rows) in snap.queued.iter().enumerate() {
+        let labels = [("worker", worker.to_string())];
+        family.encode_family(&labels)?.encode_gauge(rows)?;
+    }
+    encoder
+        .encode_descriptor(
+            "sluice_exchange_rows_in_flight",
+            "Rows sent into exchanges and not yet received (sources pause above a limit)",
+            None,
+            MetricType::Gauge,
+        )?
+        .encode_gauge(&snap.in_flight)
+}
+
+fn encode_latency(encoder: &mut DescriptorEncoder, snap: &Snapshot) -> fmt::Result {
+    let measured = || snap.latency.iter().filter(|s| s.count > 0);
+    let mut family = encoder.encode_descriptor(
+        "sluice_sink_latency_seconds",
+        "End-to-end latency quantiles per sink since the run started (event-time data)",
+        None,
+        MetricType::Gauge,
+    )?;
+    for s in measured() {
+        for (q, seconds) in QUANTILES.iter().zip(s.quantiles) {
+            let labels = [("sink", s.sink.clone()), ("quantile", q.to_string())];
+            gauge(&mut family, &labels, seconds)?;
+        }
+    }
+    // A gauge, not a counter: a counter's samples would be named `..._count_total`.
+    let mut family = encoder.encode_descriptor(
+        "sluice_sink_latency_seconds_count",
+        "Rows whose end-to-end latency was measured, per sink",
+        None,
+        MetricType::Gauge,
+    )?;
+    for s in measured() {
+        let labels = [("sink", s.sink.as_str())];
+        family.encode_family(&labels)?.encode_gauge(&s.count)?;
+    }
+    Ok(())
+}
+
+fn encode_partition_lag(encoder: &mut DescriptorEncoder, snap: &Snapshot) -> fmt::Result {
+    // Always described, so that dashboards and alerts find the family before any Kafka source.
+    let mut family = encoder.encode_descriptor(
+        "sluice_kafka_consumer_lag_messages",
+        "Messages between a Kafka partition's end and the consumer's position",
+        None,
+        MetricType::Gauge,
+    )?;
+    for ((source, topic, partition), lag) in &snap.partition_lag {
+        let partition = partition.to_string();
+        let labels = [
+            ("source", source.as_str()),
+            ("topic", topic.as_str()),
+            ("partition", partition.as_str()),
+        ];
+        family.encode_family(&labels)?.encode_gauge(lag)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use prometheus_client::registry::Registry;
+
+    use super::*;
+    use crate::config::EngineConfig;
+
+    const PIPELINE: &str = "pipeline t
+source points = generator(geo_points, events = 10, seed = 1)
+stream kept = points | where value >= 0.0 | select id
+sink out = stdout as csv <- kept
+";
+
+    fn plan() -> PhysicalPlan {
+        let logical =
+            sluice_dsl::compile(PIPELINE, "t", &|_| None).unwrap_or_else(|d| panic!("{d:#?}"));
+        crate::physical::lower(&logical, &EngineConfig::default())
+            .unwrap_or_else(|d| panic!("{d:#?}"))
+    }
+
+    fn scrape(plan: &PhysicalPlan, shared: &Arc<RunShared>) -> String {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(RunCollector::new(plan, shared.clone())));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        text
+    }
+
+    #[test]
+    fn kafka_lag_family_is_always_described_and_shows_what_was_set() {
+        let plan = plan();
+        let shared = Arc::new(RunShared::new(
+            &plan,
+            vec![None],
+            Vec::new(),
+            Instant::now(),
+        ));
+        let empty = scrape(&plan, &shared);
+        assert!(
+            empty.contains("# TYPE sluice_kafka_consumer_lag_messages gauge\n"),
+            "{empty}"
+        );
+        assert!(
+            !empty.contains("sluice_kafka_consumer_lag_messages{"),
+            "{empty}"
+        );
+
+        shared.partition_lag.set("bids", "nexmark-bids", 3, 42);
+        shared.partition_lag.set("bids", "nexmark-bids", 3, 17); // the latest value wins
+        let text = scrape(&plan, &shared);
+        assert!(
+            text.contains(
+                "sluice_kafka_consumer_lag_messages{source=\"bids\",topic=\"nexmark-bids\",partition=\"3\"} 17\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn rows_in_are_the_rows_out_of_the_stage_before() {
+        let plan = plan();
+        let shared = Arc::new(RunShared::new(
+            &plan,
+            vec![None],
+            Vec::new(),
+            Instant::now(),
+        ));
+        shared.operator_rows[0][0].fetch_add(7, Ordering::Relaxed); // where
+        shared.operator_rows[0][1].fetch_add(7, Ordering::Relaxed); // select
+        let text = scrape(&plan, &shared);
+        let line = |stage: &str, index: usize, rows: u64| {
+            format!(
+                "sluice_operator_rows_in_total{{stream=\"kept\",stage=\"{stage}\",index=\"{index}\"}} {rows}\n"
+            )
+        };
+        // The source is not read in this test (no state): the `where` gets nothing.
+        assert!(text.contains(&line("where", 0, 0)), "{text}");
+        assert!(text.contains(&line("select", 1, 7)), "{text}");
+        assert!(
+            text.contains("sluice_worker_rows_processed_total{worker=\"0\"} 14\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sluice_exchange_rows_in_flight 0\n"),
+            "{text}"
+        );
     }
 }
