@@ -1,8 +1,8 @@
 """Kafka in and out against a real broker (tansu on loopback, see kafka_broker.py), checked
 with an independent client (confluent-kafka) and expectations computed here in Python:
 
-- a windowed pipeline from a 3-partition topic to a topic, with 2 workers (partitions >
-  workers) and 4 workers (partitions < workers), and the offsets it commits;
+- a windowed pipeline from a 3-partition topic to a topic on 2 workers (partitions > workers),
+  4 workers (partitions < workers) and 2 processes x 2 workers, and the offsets it commits;
 - message keys and timestamps as columns, event time from the message timestamp;
 - malformed messages to a dead-letter file and a dead-letter topic, with topic/partition/offset;
 - a broker that is down at start, and one restarted mid-run: no loss;
@@ -112,18 +112,22 @@ def iso_ms(text):
     return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
 
 
-@pytest.mark.parametrize("workers", [2, 4])
-def test_windowed_round_trip_matches_python(broker, tmp_path, workers):
-    topic = broker.create_topic(f"win-in-{workers}", 3)
-    out = broker.create_topic(f"win-out-{workers}", 2)
+@pytest.mark.parametrize("name, args", [
+    ("w2", ["--workers", "2"]),                           # 3 partitions > 2 workers
+    ("w4", ["--workers", "4"]),                           # 3 partitions < 4 workers
+    ("p2w2", ["--local-cluster", "2", "--workers", "2"]),  # 2 processes x 2 workers
+])
+def test_windowed_round_trip_matches_python(broker, tmp_path, name, args):
+    topic = broker.create_topic(f"win-in-{name}", 3)
+    out = broker.create_topic(f"win-out-{name}", 2)
     rows = window_events(3000)
     broker.produce(topic, [(None, json.dumps({"id": i, "user": u, "cents": c, "ts": t}).encode())
                            for i, u, c, t in rows], partition_of=lambda i: i % 3)
-    group = f"g-win-{workers}"
+    group = f"g-win-{name}"
     pipeline = write_pipeline(tmp_path / "p.sluice", WINDOW_PIPELINE.format(
         topic=topic, out=out, brokers=broker.bootstrap, group=group))
     summary = tmp_path / "summary.json"
-    proc = subprocess.run([str(sluice_bin()), "run", str(pipeline), "--workers", str(workers), "--quiet",
+    proc = subprocess.run([str(sluice_bin()), "run", str(pipeline), *args, "--quiet",
                            "--summary-json", str(summary)], cwd=tmp_path, capture_output=True, text=True,
                           timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
