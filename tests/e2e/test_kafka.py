@@ -15,13 +15,15 @@ import os
 import signal
 import subprocess
 import time
+import urllib.request
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from conftest import read_jsonl, sluice_bin
-from kafka_broker import Broker, require_broker
+from kafka_broker import Broker, free_port, require_broker
 
 MINUTE = 60_000
 BASE_MS = 1_700_000_000_000  # 2023-11-14T22:13:20Z
@@ -360,8 +362,19 @@ def test_sigterm_drains_commits_and_exits_zero(broker, tmp_path):
                    partition_of=lambda i: i % 3)
     pipeline = write_pipeline(tmp_path / "p.sluice", PASSTHROUGH.format(
         topic=topic, out=out, brokers=broker.bootstrap, group="term"))
-    proc = start_sluice(pipeline, "--workers", "2", cwd=tmp_path)
+    port = free_port()
+    proc = start_sluice(pipeline, "--workers", "2", "--metrics-listen", f"127.0.0.1:{port}", cwd=tmp_path)
     assert len(read_until(broker, out, lambda ms: len(ms) >= 3000, 90)) >= 3000
+    # Consumer lag per partition, from librdkafka's statistics (every second): caught up.
+    lag = {}
+    deadline = time.time() + 15
+    while len(lag) < 3 and time.time() < deadline:
+        time.sleep(1)
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        for family in text_string_to_metric_families(text):
+            if family.name == "sluice_kafka_consumer_lag_messages":
+                lag = {s.labels["partition"]: s.value for s in family.samples if s.labels["topic"] == topic}
+    assert lag == {"0": 0, "1": 0, "2": 0}
     started = time.time()
     proc.send_signal(signal.SIGTERM)
     code, err = finish(proc, timeout=60)

@@ -153,7 +153,12 @@ pub struct SourceContext {
     pub batch_size: usize,
     pub dead_letters: Arc<DeadLetterSink>,
     pub counters: Arc<SourceCounters>,
+    /// Partitioned sources report consumer lag here: `(topic, partition, messages behind)`.
+    pub lag: Option<LagReport>,
 }
+
+/// Where a partitioned source reports its consumer lag (the metrics endpoint).
+pub type LagReport = Arc<dyn Fn(&str, i32, i64) + Send + Sync>;
 
 /// One worker's reader of one source.
 pub trait SourceReader: Send {

@@ -152,6 +152,12 @@ pub fn build_streams<'scope>(
             batch_size: plan.batch_size,
             dead_letters: state.dead_letters.clone(),
             counters: state.counters.clone(),
+            lag: {
+                let (shared, name) = (shared.clone(), node.name.clone());
+                Some(Arc::new(move |topic: &str, partition: i32, lag: i64| {
+                    shared.partition_lag.set(&name, topic, partition, lag)
+                }))
+            },
         };
         let context = format!("source `{}`", node.name);
         let reader = match open(index, node, ctx) {

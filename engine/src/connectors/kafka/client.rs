@@ -54,6 +54,8 @@ impl Endpoint {
 pub(crate) struct LoggingContext {
     pub endpoint: Endpoint,
     throttle: Mutex<(Option<Instant>, u64)>,
+    /// Consumers: where the per-partition lag of librdkafka's statistics goes.
+    lag: Option<crate::connectors::LagReport>,
 }
 
 const WARN_EVERY: Duration = Duration::from_secs(5);
@@ -63,7 +65,15 @@ impl LoggingContext {
         LoggingContext {
             endpoint,
             throttle: Mutex::new((None, 0)),
+            lag: None,
         }
+    }
+
+    /// A consumer's context that reports consumer lag from librdkafka's statistics (enable
+    /// them with `statistics.interval.ms`).
+    pub(crate) fn with_lag(mut self, lag: Option<crate::connectors::LagReport>) -> LoggingContext {
+        self.lag = lag;
+        self
     }
 
     fn warn(&self, message: std::fmt::Arguments<'_>) {
@@ -99,6 +109,21 @@ impl ClientContext for LoggingContext {
                 tracing::info!(%endpoint, facility, "librdkafka: {message}")
             }
             RDKafkaLogLevel::Debug => tracing::debug!(%endpoint, facility, "librdkafka: {message}"),
+        }
+    }
+
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let Some(report) = &self.lag else {
+            return;
+        };
+        for (name, topic) in &statistics.topics {
+            for (partition, p) in &topic.partitions {
+                // -1: unknown (not assigned here, or no fetch yet); librdkafka's internal
+                // partition is -1 too.
+                if *partition >= 0 && p.consumer_lag >= 0 {
+                    report(name, *partition, p.consumer_lag);
+                }
+            }
         }
     }
 

@@ -85,9 +85,11 @@ pub(crate) fn open_kafka_source(
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         // Reports when a partition is caught up: it stops holding the watermark back.
-        .set("enable.partition.eof", "true");
+        .set("enable.partition.eof", "true")
+        // Consumer lag per partition for the metrics (`LoggingContext::stats`).
+        .set("statistics.interval.ms", "1000");
     let consumer: BaseConsumer<LoggingContext> = config
-        .create_with_context(LoggingContext::new(endpoint.clone()))
+        .create_with_context(LoggingContext::new(endpoint.clone()).with_lag(ctx.lag.clone()))
         .map_err(|e| endpoint.error(format!("cannot create the consumer: {e}")))?;
 
     let all = with_retry(&endpoint, "read the topic's partitions", || {

@@ -161,6 +161,7 @@ impl Harness {
             batch_size,
             dead_letters: Arc::clone(&self.sink),
             counters: Arc::clone(&self.counters),
+            lag: None,
         }
     }
 
