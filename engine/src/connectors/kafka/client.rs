@@ -8,6 +8,9 @@ use rdkafka::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::KafkaError;
+use sluice_dsl::plan::ConnectorSpec;
+
+use crate::connectors::ConnectorError;
 
 /// How long a metadata request may take before it is retried.
 pub(crate) const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
@@ -40,6 +43,25 @@ pub struct BrokerError {
 }
 
 impl Endpoint {
+    /// The endpoint of `name`'s `kafka(...)` connector; an error for any other connector.
+    pub(crate) fn of(
+        role: &'static str,
+        name: &str,
+        spec: &ConnectorSpec,
+    ) -> Result<Endpoint, ConnectorError> {
+        let ConnectorSpec::Kafka { topic, brokers, .. } = spec else {
+            return Err(ConnectorError::Other(format!(
+                "{role} `{name}` is not a kafka connector"
+            )));
+        };
+        Ok(Endpoint {
+            role,
+            name: name.to_string(),
+            topic: topic.clone(),
+            brokers: brokers.clone(),
+        })
+    }
+
     pub(crate) fn error(&self, message: impl std::fmt::Display) -> BrokerError {
         BrokerError {
             endpoint: self.to_string(),

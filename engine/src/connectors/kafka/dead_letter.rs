@@ -37,21 +37,13 @@ pub(crate) fn open_dead_letter_topic(
     source: &str,
     spec: &ConnectorSpec,
 ) -> Result<Box<dyn Write + Send>, ConnectorError> {
-    let ConnectorSpec::Kafka { topic, brokers, .. } = spec else {
-        return Err(ConnectorError::Other("not a kafka connector".into()));
-    };
-    let endpoint = Endpoint {
-        role: "dead-letter topic of source",
-        name: source.to_string(),
-        topic: topic.clone(),
-        brokers: brokers.clone(),
-    };
-    let producer = producer_config(brokers)
+    let endpoint = Endpoint::of("dead-letter topic of source", source, spec)?;
+    let producer = producer_config(&endpoint.brokers)
         .create_with_context(LoggingContext::new(endpoint.clone()))
         .map_err(|e| endpoint.error(format!("cannot create the producer: {e}")))?;
     Ok(Box::new(DeadLetterTopic {
         producer,
-        topic: topic.clone(),
+        topic: endpoint.topic.clone(),
         line: Vec::new(),
     }))
 }

@@ -14,7 +14,7 @@ use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
-use sluice_dsl::plan::{ConnectorSpec, DataType, SinkNode};
+use sluice_dsl::plan::{DataType, SinkNode};
 
 use super::client::{Endpoint, LoggingContext, base_config};
 use crate::arrow_schema_map::arrow_type;
@@ -31,20 +31,9 @@ pub(crate) struct KafkaSink {
 
 impl KafkaSink {
     pub(crate) fn open(node: &SinkNode) -> Result<KafkaSink, ConnectorError> {
-        let ConnectorSpec::Kafka { topic, brokers, .. } = &node.connector else {
-            return Err(ConnectorError::Other(format!(
-                "sink `{}` is not a kafka sink",
-                node.name
-            )));
-        };
-        let endpoint = Endpoint {
-            role: "sink",
-            name: node.name.clone(),
-            topic: topic.clone(),
-            brokers: brokers.clone(),
-        };
+        let endpoint = Endpoint::of("sink", &node.name, &node.connector)?;
         Ok(KafkaSink {
-            config: producer_config(brokers),
+            config: producer_config(&endpoint.brokers),
             key: node.kafka.key_column.map(|c| (c, node.schema.fields[c].ty)),
             endpoint,
         })

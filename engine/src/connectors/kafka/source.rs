@@ -59,28 +59,17 @@ pub(crate) fn open_kafka_source(
     node: &SourceNode,
     ctx: SourceContext,
 ) -> Result<Box<dyn SourceReader>, ConnectorError> {
-    let ConnectorSpec::Kafka {
-        topic,
-        brokers,
-        group,
-    } = &node.connector
-    else {
-        return Err(ConnectorError::Other(format!(
-            "source `{}` is not a kafka source",
-            node.name
-        )));
+    let endpoint = Endpoint::of("source", &node.name, &node.connector)?;
+    let group = match &node.connector {
+        ConnectorSpec::Kafka { group, .. } => group.as_deref(),
+        _ => None,
     };
-    let endpoint = Endpoint {
-        role: "source",
-        name: node.name.clone(),
-        topic: topic.clone(),
-        brokers: brokers.clone(),
-    };
+    let (topic, brokers) = (&endpoint.topic.clone(), &endpoint.brokers.clone());
     let decoder = MessageDecoder::new(node, ctx.batch_size.clamp(1, 1 << 16))
         .map_err(ConnectorError::Other)?;
     let mut config = base_config(brokers);
     config
-        .set("group.id", group.as_deref().unwrap_or("sluice"))
+        .set("group.id", group.unwrap_or("sluice"))
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
