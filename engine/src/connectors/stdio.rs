@@ -66,7 +66,7 @@ pub(crate) fn open_stream<R: Read + Send + 'static>(
         node,
         ctx,
         label.to_string(),
-        LineBase::Known(0),
+        LineBase::from_start(),
         first_index,
         multiline,
     )))

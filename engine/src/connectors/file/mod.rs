@@ -103,7 +103,7 @@ pub(crate) fn open_file(
         let file = File::open(&path_buf).map_err(open_err)?;
         LineReader::new(file, opts.chunk_size, 0, u64::MAX)
     } else {
-        lines::open_range(&path_buf, opts.chunk_size, ctx.worker, ctx.workers.max(1))
+        lines::open_striped(&path_buf, opts.chunk_size, ctx.worker, ctx.workers.max(1))
             .map_err(open_err)?
     };
     let start = lines.offset();
@@ -115,14 +115,7 @@ pub(crate) fn open_file(
             first_index = 1;
         }
     }
-    let base = if start == 0 {
-        LineBase::Known(0)
-    } else {
-        LineBase::Lazy {
-            path: path_buf,
-            offset: start,
-        }
-    };
+    let base = LineBase::of_file(path_buf, start);
     let decoder = Decoder::new(format, layout, &node.schema);
     Ok(Box::new(TextSource::new(
         lines,
@@ -321,6 +314,19 @@ impl<R: Read + Send> SourceReader for TextSource<R> {
         let result = loop {
             if self.sink.builder.is_full(batch_size) {
                 break Ok(());
+            }
+            match self.lines.next_stripe_if_done() {
+                Ok(Some(start)) => {
+                    self.next_index = 0;
+                    self.sink.base.restart_at(start);
+                }
+                Ok(None) => {}
+                Err(source) => {
+                    break Err(ConnectorError::Io {
+                        path: self.sink.label.clone(),
+                        source,
+                    });
+                }
             }
             let next = match self.lines.next_line() {
                 Ok(next) => next,

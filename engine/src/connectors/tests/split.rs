@@ -3,7 +3,7 @@ use std::io::Cursor;
 use sluice_dsl::plan::{DataType, Format};
 
 use super::*;
-use crate::connectors::file::lines::{LineReader, worker_range};
+use crate::connectors::file::lines::{LineReader, Stripes};
 
 /// A csv of `n` records; every 37th is malformed, every 53rd line is empty, and a few carry
 /// a long quoted note (longer than the small chunk sizes used).
@@ -87,16 +87,26 @@ fn worker_splits_give_the_same_rows_and_absolute_line_numbers() {
 }
 
 #[test]
-fn worker_ranges_cover_the_file() {
-    for len in [0u64, 1, 7, 1000] {
-        for n in 1..=5 {
-            let mut next = 0;
-            for w in 0..n {
-                let (start, end) = worker_range(len, w, n);
-                assert_eq!(start, next);
-                next = end;
+fn worker_stripes_tile_the_file() {
+    for len in [0u64, 1, 7, 9, 1000] {
+        for size in [1u64, 3, 8, 4096] {
+            for n in 1..=5 {
+                let mut all: Vec<(u64, u64)> =
+                    (0..n).flat_map(|w| Stripes::of(len, size, w, n)).collect();
+                all.sort();
+                // Consecutive, from 0, the last one open-ended.
+                let mut next = 0;
+                for (start, end) in &all {
+                    assert_eq!(*start, next, "len={len} size={size} n={n}");
+                    next = *end;
+                }
+                assert_eq!(next, u64::MAX, "len={len} size={size} n={n}");
+                // Worker w's stripes are every n-th, in order.
+                for w in 0..n {
+                    let starts: Vec<u64> = Stripes::of(len, size, w, n).map(|s| s.0).collect();
+                    assert!(starts.windows(2).all(|p| p[1] == p[0] + size * n as u64));
+                }
             }
-            assert_eq!(next, u64::MAX);
         }
     }
 }
