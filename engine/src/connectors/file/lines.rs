@@ -92,8 +92,11 @@ pub(crate) struct LineReader<R> {
     /// No line beginning at or after this offset is returned.
     limit: u64,
     /// The stripes still to read after the current one, and how to seek to one (files only).
-    stripes: Option<(Stripes, fn(&mut R, u64) -> io::Result<u64>)>,
+    stripes: Option<(Stripes, SeekFn<R>)>,
 }
+
+/// Moves a reader to an absolute offset (`Seek::seek` for files).
+type SeekFn<R> = fn(&mut R, u64) -> io::Result<u64>;
 
 impl<R: Read> LineReader<R> {
     /// `offset` is the absolute position `inner` is at; lines starting at `limit` or later
@@ -131,12 +134,7 @@ impl<R: Read> LineReader<R> {
     }
 
     /// Positions the reader on the first line that begins in `[start, end)` (or at `end`).
-    fn start_at(
-        &mut self,
-        start: u64,
-        end: u64,
-        seek: fn(&mut R, u64) -> io::Result<u64>,
-    ) -> io::Result<()> {
+    fn start_at(&mut self, start: u64, end: u64, seek: SeekFn<R>) -> io::Result<()> {
         let from = start.saturating_sub(1);
         seek(&mut self.inner, from)?;
         (self.pos, self.end, self.scanned, self.eof) = (0, 0, 0, false);
@@ -233,7 +231,7 @@ pub(crate) fn open_striped(
     let file = File::open(path)?;
     let len = file.metadata()?.len();
     let mut stripes = Stripes::of(len, chunk_size as u64, worker, workers);
-    let seek: fn(&mut File, u64) -> io::Result<u64> = |f, at| f.seek(SeekFrom::Start(at));
+    let seek: SeekFn<File> = |f, at| f.seek(SeekFrom::Start(at));
     let mut reader = LineReader::new(file, chunk_size, 0, 0);
     if let Some((start, end)) = stripes.next() {
         reader.stripes = Some((stripes, seek));
