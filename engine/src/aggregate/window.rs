@@ -137,20 +137,30 @@ impl WindowState {
                 }
             }
         }
-        for (window, rows) in by_window {
-            let table = match self.open.entry(window) {
-                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::btree_map::Entry::Vacant(e) => e.insert(
-                    GroupTable::new(&self.keys, &self.aggs)?
-                        .with_time_column(Some(self.time_column)),
-                ),
-            };
-            let rows = if rows.len() == batch.num_rows() {
+        if !by_window.is_empty() {
+            // One take puts each window's rows side by side; every window then folds a
+            // zero-copy slice (a batch spans many small windows: a take per window would
+            // allocate every column once per window).
+            let order: Vec<u32> = by_window.values().flatten().copied().collect();
+            let identity = order.len() == batch.num_rows()
+                && order.iter().enumerate().all(|(i, &r)| r as usize == i);
+            let sorted = if identity {
                 batch.clone()
             } else {
-                take_record_batch(batch, &UInt32Array::from(rows))?
+                take_record_batch(batch, &UInt32Array::from(order))?
             };
-            table.update(&rows)?;
+            let mut offset = 0;
+            for (window, rows) in by_window {
+                let table = match self.open.entry(window) {
+                    std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::btree_map::Entry::Vacant(e) => e.insert(
+                        GroupTable::new(&self.keys, &self.aggs)?
+                            .with_time_column(Some(self.time_column)),
+                    ),
+                };
+                table.update(&sorted.slice(offset, rows.len()))?;
+                offset += rows.len();
+            }
         }
         if !session_rows.is_empty() {
             let rows = if session_rows.len() == batch.num_rows() {
@@ -165,23 +175,28 @@ impl WindowState {
 
     /// Results of every window that ends at or before `watermark` (`i64::MAX`: all of them).
     pub fn close(&mut self, watermark: i64) -> Result<Vec<RecordBatch>, GroupError> {
-        let mut out = Vec::new();
+        let mut closed = Vec::new();
         while let Some(entry) = self.open.first_entry() {
             let (end, start) = *entry.key();
             if end > watermark {
                 break;
             }
             let table = entry.remove();
-            out.extend(self.result(&table, |_| (start, end))?);
+            closed.push(self.result(&table, |_| (start, end))?);
         }
         if matches!(self.kind, WindowKind::Session { .. }) && !self.pending.is_empty() {
-            out.extend(self.close_sessions(watermark)?);
+            closed.extend(self.close_sessions(watermark)?);
         }
-        Ok(out)
+        // Many small windows close at once: emit them as full batches, not one per window.
+        Ok(match closed.len() {
+            0 => Vec::new(),
+            1 => split_rows(&closed[0], self.batch_size),
+            _ => split_rows(&concat_batches(&self.schema, &closed)?, self.batch_size),
+        })
     }
 
     /// Sorts pending rows by (key, time), cuts them into sessions, aggregates the closed ones
-    /// and keeps the rows of open ones.
+    /// (one result batch per session) and keeps the rows of open ones.
     fn close_sessions(&mut self, watermark: i64) -> Result<Vec<RecordBatch>, GroupError> {
         let WindowKind::Session { gap } = self.kind else {
             return Ok(Vec::new());
@@ -239,7 +254,7 @@ impl WindowState {
             let mut table =
                 GroupTable::new(&self.keys, &self.aggs)?.with_time_column(Some(self.time_column));
             table.update(&take_record_batch(&rows, &UInt32Array::from(members))?)?;
-            out.extend(self.result(&table, |_| (start, end))?);
+            out.push(self.result(&table, |_| (start, end))?);
         }
         Ok(out)
     }
@@ -249,7 +264,7 @@ impl WindowState {
         &self,
         table: &GroupTable,
         window: impl Fn(usize) -> (i64, i64),
-    ) -> Result<Vec<RecordBatch>, GroupError> {
+    ) -> Result<RecordBatch, GroupError> {
         let (mut columns, aggs) = table.finish_columns()?;
         let groups = aggs
             .first()
@@ -258,8 +273,7 @@ impl WindowState {
         columns.push(Arc::new(TimestampMillisecondArray::from(starts)));
         columns.push(Arc::new(TimestampMillisecondArray::from(ends)));
         columns.extend(aggs);
-        let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
-        Ok(split_rows(&batch, self.batch_size))
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
     }
 }
 

@@ -170,12 +170,14 @@ pub fn build_streams<'scope>(
                 None
             }
         };
-        // Generators (and future unbounded sources) keep their workers' watermarks within
-        // `max(max_out_of_order, 1 minute)` of each other; byte-range file readers cannot.
+        // Generators and files (read in interleaved stripes) keep their workers' watermarks
+        // within `max(max_out_of_order, 1 minute)` of each other. Not Kafka: a worker whose
+        // partitions are all idle keeps a low watermark and would stall the others.
         let probe = ProbeHandle::new();
         let aligned = matches!(
             node.connector,
             sluice_dsl::plan::ConnectorSpec::Generator { .. }
+                | sluice_dsl::plan::ConnectorSpec::File { .. }
         );
         let event_time = node.event_time.map(|column| EventTimeSpec {
             column,

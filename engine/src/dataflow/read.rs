@@ -33,8 +33,7 @@ pub struct EventTimeSpec {
     /// Watermark alignment: the source's own output frontier (the minimum watermark over its
     /// workers) and how far, in ms, this worker may run ahead of it. Without it a worker that
     /// reads faster than another keeps every window between their watermarks open, and state
-    /// grows with the input. Files split by byte range leave it off (each worker's range spans
-    /// a different period by construction; state is then bounded by the file).
+    /// grows with the input. Kafka sources leave it off (an idle worker would stall the others).
     pub align: Option<(ProbeHandle<u64>, u64)>,
     /// Where this worker's watermark is shown to the metrics.
     pub watermark: Arc<crate::metrics::Watermark>,
