@@ -44,6 +44,31 @@ pub(crate) struct Stripes {
 }
 
 impl Stripes {
+    /// Worker `w` of `n`'s one contiguous range, `[w*len/n, (w+1)*len/n)`, the last one
+    /// open-ended: for tables, whose upserts are numbered in each worker's reading order and
+    /// must keep the last row of a key in file order.
+    pub(crate) fn range(len: u64, worker: usize, workers: usize) -> Stripes {
+        let n = workers.max(1) as u64;
+        // One stripe of size ceil(len / n): worker w's range starts at w * size.
+        let size = len.div_ceil(n).max(1);
+        Stripes {
+            next: worker as u64,
+            step: n,
+            size,
+            last: n - 1,
+        }
+        .clamped(len)
+    }
+
+    /// Stripes that begin at or past `len` hold no line start, unless the file is empty and
+    /// this is stripe 0 (whose open end reads what is appended).
+    fn clamped(mut self, len: u64) -> Stripes {
+        while self.last > 0 && self.last * self.size >= len {
+            self.last -= 1;
+        }
+        self
+    }
+
     /// Worker `w` of `n`'s stripes of size `size` over a file of `len` bytes.
     pub(crate) fn of(len: u64, size: u64, worker: usize, workers: usize) -> Stripes {
         let size = size.max(1);
@@ -220,17 +245,22 @@ impl<R: Read> LineReader<R> {
 }
 
 /// Opens `path` for worker `w` of `n`, positioned on the first line of the worker's first
-/// stripe of `chunk_size` bytes (see the module doc); [`LineReader::next_stripe_if_done`] moves
-/// on to the next.
+/// stripe of `chunk_size` bytes (see the module doc), or of its one range when `contiguous`;
+/// [`LineReader::next_stripe_if_done`] moves on to the next.
 pub(crate) fn open_striped(
     path: &Path,
     chunk_size: usize,
     worker: usize,
     workers: usize,
+    contiguous: bool,
 ) -> io::Result<LineReader<File>> {
     let file = File::open(path)?;
     let len = file.metadata()?.len();
-    let mut stripes = Stripes::of(len, chunk_size as u64, worker, workers);
+    let mut stripes = if contiguous {
+        Stripes::range(len, worker, workers)
+    } else {
+        Stripes::of(len, chunk_size as u64, worker, workers)
+    };
     let seek: SeekFn<File> = |f, at| f.seek(SeekFrom::Start(at));
     let mut reader = LineReader::new(file, chunk_size, 0, 0);
     if let Some((start, end)) = stripes.next() {

@@ -103,8 +103,16 @@ pub(crate) fn open_file(
         let file = File::open(&path_buf).map_err(open_err)?;
         LineReader::new(file, opts.chunk_size, 0, u64::MAX)
     } else {
-        lines::open_striped(&path_buf, opts.chunk_size, ctx.worker, ctx.workers.max(1))
-            .map_err(open_err)?
+        // A table (it has a key) numbers its upserts in reading order: contiguous ranges.
+        let contiguous = !node.key.is_empty();
+        lines::open_striped(
+            &path_buf,
+            opts.chunk_size,
+            ctx.worker,
+            ctx.workers.max(1),
+            contiguous,
+        )
+        .map_err(open_err)?
     };
     let start = lines.offset();
     let mut first_index = 0;

@@ -101,6 +101,15 @@ fn worker_stripes_tile_the_file() {
                     next = *end;
                 }
                 assert_eq!(next, u64::MAX, "len={len} size={size} n={n}");
+                // One range per worker (tables): ranges tile the file in worker order.
+                let ranges: Vec<Vec<(u64, u64)>> = (0..n)
+                    .map(|w| Stripes::range(len, w, n).collect())
+                    .collect();
+                let flat: Vec<(u64, u64)> = ranges.iter().flatten().copied().collect();
+                assert!(ranges.iter().all(|r| r.len() <= 1), "len={len} n={n}");
+                assert_eq!(flat.first().map(|r| r.0), Some(0), "len={len} n={n}");
+                assert_eq!(flat.last().map(|r| r.1), Some(u64::MAX), "len={len} n={n}");
+                assert!(flat.windows(2).all(|p| p[0].1 == p[1].0), "len={len} n={n}");
                 // Worker w's stripes are every n-th, in order.
                 for w in 0..n {
                     let starts: Vec<u64> = Stripes::of(len, size, w, n).map(|s| s.0).collect();
