@@ -34,6 +34,7 @@ pub struct EventTimeSpec {
     /// workers) and how far, in ms, this worker may run ahead of it. Without it a worker that
     /// reads faster than another keeps every window between their watermarks open, and state
     /// grows with the input. Kafka sources leave it off (an idle worker would stall the others).
+    /// The bound widens to `ALIGN_BATCH_SPANS` times the widest batch's event-time span.
     pub align: Option<(ProbeHandle<u64>, u64)>,
     /// Where this worker's watermark is shown to the metrics.
     pub watermark: Arc<crate::metrics::Watermark>,
@@ -54,6 +55,25 @@ pub fn from_time(time: u64) -> i64 {
 }
 
 /// The watermark after seeing `batch`: `max(current, max event time - max_out_of_order)`.
+/// A worker may run ahead of the slowest by this many batch spans at least. Files are dealt to
+/// workers in stripes: with a bound narrower than a stripe's event-time span, workers would take
+/// turns instead of reading side by side.
+const ALIGN_BATCH_SPANS: u64 = 8;
+
+/// Event-time span of a batch (max - min, ms).
+fn event_time_span(batch: &RecordBatch, spec: &EventTimeSpec) -> u64 {
+    let times = batch
+        .column(spec.column)
+        .as_primitive::<TimestampMillisecondType>();
+    match (
+        arrow_arith::aggregate::min(times),
+        arrow_arith::aggregate::max(times),
+    ) {
+        (Some(lo), Some(hi)) => hi.saturating_sub(lo).max(0) as u64,
+        _ => 0,
+    }
+}
+
 fn advance(current: u64, batch: &RecordBatch, spec: &EventTimeSpec) -> u64 {
     let times = batch
         .column(spec.column)
@@ -137,6 +157,8 @@ pub fn read_source<'scope>(
         let wall = event_time.is_none() && reader.as_ref().is_some_and(|r| r.unbounded());
         let mut capability = reader.is_some().then_some(capability);
         let mut reader = reader;
+        // Widest event-time span of one batch so far (ms), for watermark alignment.
+        let mut batch_span = 0u64;
         move |output| {
             let (Some(cap), Some(r)) = (capability.as_mut(), reader.as_mut()) else {
                 return;
@@ -159,10 +181,11 @@ pub fn read_source<'scope>(
                 .as_ref()
                 .and_then(|spec| spec.align.as_ref())
                 .is_some_and(|(probe, max)| {
+                    let max = (*max).max(ALIGN_BATCH_SPANS.saturating_mul(batch_span));
                     probe.with_frontier(|f| {
                         f.iter()
                             .min()
-                            .is_some_and(|low| *cap.time() > low.saturating_add(*max))
+                            .is_some_and(|low| *cap.time() > low.saturating_add(max))
                     })
                 });
             if !done && (shared.flow.saturated() || ahead) {
@@ -173,6 +196,9 @@ pub fn read_source<'scope>(
             while !done && started.elapsed() < SLICE && !shared.flow.saturated() {
                 match r.pull() {
                     Ok(Pulled::Batch(batch)) => {
+                        if let Some(spec) = event_time.as_ref().filter(|s| s.align.is_some()) {
+                            batch_span = batch_span.max(event_time_span(&batch, spec));
+                        }
                         let sent = *cap.time();
                         if let Some(c) = &commit {
                             r.sent(c.bound(sent, &batch, event_time.as_ref()));

@@ -27,7 +27,14 @@ use std::path::{Path, PathBuf};
 pub(crate) const DEFAULT_CHUNK_SIZE: usize = 4 << 20;
 
 /// Bytes read past a stripe's end at most per read, to finish the line that straddles it.
-const READ_PAST_LIMIT: usize = 64 << 10;
+const READ_PAST_LIMIT: usize = 4 << 10;
+
+/// Largest stripe: small enough that workers reading neighbouring stripes of a time-ordered
+/// file stay close in event time (a stripe of the flights file is ~10 days), large enough that
+/// the seek per stripe costs nothing.
+fn stripe_size(chunk_size: usize) -> u64 {
+    chunk_size.min(1 << 20) as u64
+}
 
 /// The stripes of one worker: global stripe indexes `first, first + step, ...` up to `last`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -259,7 +266,7 @@ pub(crate) fn open_striped(
     let mut stripes = if contiguous {
         Stripes::range(len, worker, workers)
     } else {
-        Stripes::of(len, chunk_size as u64, worker, workers)
+        Stripes::of(len, stripe_size(chunk_size), worker, workers)
     };
     let seek: SeekFn<File> = |f, at| f.seek(SeekFrom::Start(at));
     let mut reader = LineReader::new(file, chunk_size, 0, 0);
