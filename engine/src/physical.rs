@@ -569,7 +569,10 @@ impl fmt::Display for PhysicalPlan {
                             f,
                             "  ArrangeTable {right_name}: upserts by key, one arrangement partitioned by hash(key) % {n}, shared by its joins"
                         )?;
-                        writeln!(f, "  KeyBy: stream rows to the key's owner, hash(key) % {n}")?;
+                        writeln!(
+                            f,
+                            "  KeyBy: stream rows to the key's owner, hash(key) % {n}"
+                        )?;
                         if versioned {
                             writeln!(
                                 f,

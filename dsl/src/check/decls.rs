@@ -314,7 +314,8 @@ impl Checker<'_> {
                     d.name.name
                 ),
                 hint: if is_table {
-                    "a table's `event_time` versions it; window the stream that joins it".to_string()
+                    "a table's `event_time` versions it; window the stream that joins it"
+                        .to_string()
                 } else {
                     format!(
                         "add `event_time = {suggestion}` to the settings of source `{}`",

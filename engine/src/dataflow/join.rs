@@ -24,14 +24,14 @@ use arrow_array::types::TimestampMillisecondType;
 use arrow_array::{Array, ArrayRef, RecordBatch, UInt32Array};
 use arrow_row::{RowConverter, SortField};
 use arrow_schema::SchemaRef;
+use differential_dataflow::hashable::Hashable;
 use differential_dataflow::trace::TraceReader;
 use differential_dataflow::trace::cursor::{Cursor, CursorList, cursor_list};
-use differential_dataflow::hashable::Hashable;
 use sluice_dsl::plan::TypedExpr;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
-use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::{Capability, Exchange};
 use timely::progress::Antichain;
@@ -111,11 +111,9 @@ impl<'scope> JoinTable<'scope> for BatchStream<'scope> {
                         input.for_each(|cap, data| {
                             let mut session = output.session(&cap);
                             for batch in data.drain(..) {
-                                let parts = route_keys
-                                    .targets(&route_spec, &batch)
-                                    .and_then(|t| {
-                                        Ok(split_by_target(&batch, &t, route_spec.workers)?)
-                                    });
+                                let parts = route_keys.targets(&route_spec, &batch).and_then(|t| {
+                                    Ok(split_by_target(&batch, &t, route_spec.workers)?)
+                                });
                                 match parts {
                                     Ok(parts) => {
                                         for (target, part) in parts {
@@ -138,9 +136,11 @@ impl<'scope> JoinTable<'scope> for BatchStream<'scope> {
         let mut builder = OperatorBuilder::new("LookupJoin".to_string(), scope);
         let mut stream_in = builder.new_input(routed, Pipeline);
         let no_connection = Vec::<(usize, Antichain<u64>)>::new();
-        let mut table_in = builder.new_input_connection(table.stream.clone(), Pipeline, no_connection);
+        let mut table_in =
+            builder.new_input_connection(table.stream.clone(), Pipeline, no_connection);
         let (output, joined) = builder.new_output_connection([(0, Antichain::from_elem(0))]);
-        let mut output = OutputBuilder::<_, CapacityContainerBuilder<Vec<RecordBatch>>>::from(output);
+        let mut output =
+            OutputBuilder::<_, CapacityContainerBuilder<Vec<RecordBatch>>>::from(output);
         let mut trace: TableTrace = table.trace.clone();
         builder.build(move |_initial| {
             let mut held: Vec<Held> = Vec::new();
@@ -149,7 +149,9 @@ impl<'scope> JoinTable<'scope> for BatchStream<'scope> {
                     let Some(&time) = cap.least() else { return };
                     for (_, sender, WireBatch(batch)) in data.drain(..) {
                         shared.flow.receive(sender as usize, &batch);
-                        let times = spec.temporal.map(|column| lookup_times(&batch, column, time));
+                        let times = spec
+                            .temporal
+                            .map(|column| lookup_times(&batch, column, time));
                         let until = times
                             .as_ref()
                             .map_or(0, |t| t.iter().copied().max().unwrap_or(time));

@@ -199,11 +199,9 @@ pub fn build_streams<'scope>(
                 durable: probe.clone(),
                 horizon_ms: plan.commit_horizon_ms,
             });
-        let table = index
-            .checked_sub(logical.sources.len())
-            .map(|t| TableRead {
-                readers: table_readers[t].clone(),
-            });
+        let table = index.checked_sub(logical.sources.len()).map(|t| TableRead {
+            readers: table_readers[t].clone(),
+        });
         let stream = read_source(
             scope,
             context,
@@ -410,9 +408,7 @@ pub fn build_streams<'scope>(
                             right_columns: right_columns.clone(),
                             table_schema,
                             schema: plan.arrow_schemas[index][op_index].clone(),
-                            temporal: node
-                                .event_time
-                                .map(|_| plan.time_columns[index][op_index]),
+                            temporal: node.event_time.map(|_| plan.time_columns[index][op_index]),
                             workers,
                             worker,
                             context,
@@ -546,7 +542,10 @@ pub fn updating_schema(
 /// the event time and the message timestamp (a deletion still says when it happened). Other
 /// tables never delete.
 fn value_columns(node: &SourceNode) -> Vec<usize> {
-    if !matches!(node.connector, sluice_dsl::plan::ConnectorSpec::Kafka { .. }) {
+    if !matches!(
+        node.connector,
+        sluice_dsl::plan::ConnectorSpec::Kafka { .. }
+    ) {
         return Vec::new();
     }
     (0..node.schema.fields.len())

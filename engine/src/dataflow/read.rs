@@ -183,8 +183,8 @@ pub fn read_source<'scope>(
                 r.durable(c.durable.with_frontier(|f| f.iter().min().copied()));
             }
             let started = Instant::now();
-            let mut done = crate::stop::requested()
-                || table.as_ref().is_some_and(|t| t.readers.done());
+            let mut done =
+                crate::stop::requested() || table.as_ref().is_some_and(|t| t.readers.done());
             let mut idle = false;
             let ahead = event_time
                 .as_ref()

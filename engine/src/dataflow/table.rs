@@ -69,35 +69,36 @@ impl<'scope> ArrangeTable<'scope> for BatchStream<'scope> {
     fn arrange_table(self, spec: TableSpec, shared: Arc<RunShared>) -> TableArrangement<'scope> {
         let name = format!("Table {}", spec.name);
         let held = spec.held.clone();
-        let upserts = self.unary::<CapacityContainerBuilder<Vec<(TableKey, Option<TableVal>, u64)>>, _, _, _>(
-            Pipeline,
-            "TableUpserts",
-            move |_, _| {
-                let mut encoder = match Encoder::new(&spec) {
-                    Ok(e) => Some(e),
-                    Err(e) => {
-                        shared.failures.record(&spec.context, e);
-                        None
-                    }
-                };
-                move |input, output| {
-                    input.for_each(|cap, data| {
-                        let Some(encoder) = encoder.as_mut() else {
-                            data.clear();
-                            return;
-                        };
-                        let Some(&time) = cap.least() else { return };
-                        let mut session = output.session(&cap);
-                        for batch in data.drain(..) {
-                            match encoder.upserts(&spec, &batch, time) {
-                                Ok(updates) => session.give_iterator(updates.into_iter()),
-                                Err(e) => shared.failures.record(&spec.context, e),
-                            }
+        let upserts = self
+            .unary::<CapacityContainerBuilder<Vec<(TableKey, Option<TableVal>, u64)>>, _, _, _>(
+                Pipeline,
+                "TableUpserts",
+                move |_, _| {
+                    let mut encoder = match Encoder::new(&spec) {
+                        Ok(e) => Some(e),
+                        Err(e) => {
+                            shared.failures.record(&spec.context, e);
+                            None
                         }
-                    });
-                }
-            },
-        );
+                    };
+                    move |input, output| {
+                        input.for_each(|cap, data| {
+                            let Some(encoder) = encoder.as_mut() else {
+                                data.clear();
+                                return;
+                            };
+                            let Some(&time) = cap.least() else { return };
+                            let mut session = output.session(&cap);
+                            for batch in data.drain(..) {
+                                match encoder.upserts(&spec, &batch, time) {
+                                    Ok(updates) => session.give_iterator(updates.into_iter()),
+                                    Err(e) => shared.failures.record(&spec.context, e),
+                                }
+                            }
+                        });
+                    }
+                },
+            );
         let arranged = arrange_from_upsert::<Builder, Spine, TableKey, TableVal>(upserts, &name);
         count_rows(&arranged, held);
         arranged
@@ -142,8 +143,8 @@ impl Encoder {
             if key_columns.iter().any(|c| c.is_null(i)) {
                 continue; // a null key can never be looked up
             }
-            let deleted = !self.values.is_empty()
-                && self.values.iter().all(|c| batch.column(*c).is_null(i));
+            let deleted =
+                !self.values.is_empty() && self.values.iter().all(|c| batch.column(*c).is_null(i));
             let at = match times {
                 Some(t) if t.is_valid(i) => to_time(t.value(i)).max(time),
                 _ => time,
@@ -159,23 +160,26 @@ impl Encoder {
 /// Counts the rows (live keys) this worker holds, for the run summary.
 fn count_rows(arranged: &TableArrangement<'_>, held: Arc<crate::metrics::HeldRows>) {
     use differential_dataflow::trace::cursor::{Cursor, Navigable};
-    arranged.stream.clone().sink(Pipeline, "TableRows", move |(input, _)| {
-        input.for_each(|_, data| {
-            for span in data.drain(..) {
-                let Some(batch) = span.inner else { continue };
-                let mut cursor = batch.cursor();
-                let mut delta = 0i64;
-                while cursor.key_valid(&batch) {
-                    while let Some(val) = cursor.get_val(&batch) {
-                        if val.1.is_some() {
-                            cursor.map_times(&batch, |_, diff| delta += *diff as i64);
+    arranged
+        .stream
+        .clone()
+        .sink(Pipeline, "TableRows", move |(input, _)| {
+            input.for_each(|_, data| {
+                for span in data.drain(..) {
+                    let Some(batch) = span.inner else { continue };
+                    let mut cursor = batch.cursor();
+                    let mut delta = 0i64;
+                    while cursor.key_valid(&batch) {
+                        while let Some(val) = cursor.get_val(&batch) {
+                            if val.1.is_some() {
+                                cursor.map_times(&batch, |_, diff| delta += *diff as i64);
+                            }
+                            cursor.step_val(&batch);
                         }
-                        cursor.step_val(&batch);
+                        cursor.step_key(&batch);
                     }
-                    cursor.step_key(&batch);
+                    held.add(delta);
                 }
-                held.add(delta);
-            }
+            });
         });
-    });
 }
