@@ -3,7 +3,7 @@ by key, a row whose value columns are all null deletes its key. Expectations are
 here by replaying the produced upserts in Python:
 
 - temporal join (the table has `event_time`): each stream row sees the table as of its own
-  event time, on 1, 2 and 4 workers, `join` and `left join` in one pipeline (both share one
+  event time, on 1, 2 and 4 workers and 2 processes x 2 workers, `join` and `left join` in one pipeline (both share one
   arrangement); the rows the workers hold sum to the table's size, spread over workers; a
   malformed table message goes to the dead letters; offsets are committed and a second run
   of the same group still reads the whole table;
@@ -153,10 +153,12 @@ def test_temporal_join_sees_the_table_as_of_each_row(broker, tmp_path):
     group = "g-temporal"
     pipeline = write_pipeline(tmp_path / "p.sluice", TEMPORAL.format(
         topic=topic, brokers=broker.bootstrap, group=group))
-    for workers in (1, 2, 4):
+    runs = [(1, []), (2, []), (4, []), (4, ["--local-cluster", "2"])]  # last: 2 processes x 2
+    for workers, extra in runs:
         summary = tmp_path / f"summary-{workers}.json"
-        proc = subprocess.run([str(sluice_bin()), "run", str(pipeline), "--workers", str(workers),
-                               "--quiet", "--summary-json", str(summary)],
+        threads = workers // 2 if extra else workers
+        proc = subprocess.run([str(sluice_bin()), "run", str(pipeline), "--workers", str(threads),
+                               *extra, "--quiet", "--summary-json", str(summary)],
                               cwd=tmp_path, capture_output=True, text=True, timeout=180)
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert got_rows(tmp_path / "inner.jsonl") == want_inner, f"{workers} workers"
