@@ -808,3 +808,30 @@ fn reading_a_broken_declaration_is_not_reported_again() {
     .unwrap_err();
     assert_eq!(ds.len(), 1, "{ds:?}");
 }
+
+#[test]
+fn a_kafka_table_takes_event_time_and_kafka_settings_a_file_table_not_bounded() {
+    let p = ok(r#"
+table prices = kafka(topic = "p", brokers = "b:1") as json {
+  schema { sku: string  price: int?  at: timestamp }
+  key = sku
+  event_time = at
+  max_out_of_order = 5s
+  bounded = true
+  commit_interval = 2s
+}
+stream s = flights | left join prices on carrier == prices.sku
+sink o = stdout as csv <- s
+"#);
+    let table = p.tables.iter().find(|t| t.name == "prices").unwrap();
+    assert_eq!(table.event_time, Some(2));
+    assert_eq!(table.max_out_of_order, 5000);
+    assert!(table.kafka.bounded);
+    assert_eq!(table.kafka.commit_interval_ms, 2000);
+    let m = messages(
+        r#"
+table t = file("t.csv") as csv { schema { k: string }  key = k  bounded = true }
+"#,
+    );
+    assert_eq!(m, ["E0123 `bounded` only applies to `kafka` sources"]);
+}

@@ -49,6 +49,7 @@ impl PhysicalPlan {
         self.logical
             .sources
             .iter()
+            .chain(&self.logical.tables)
             .any(|s| matches!(s.connector, ConnectorSpec::Kafka { .. }))
     }
 }
@@ -129,19 +130,12 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
                         );
                     }
                 }
+                // Tables come from files, stdin or Kafka (the checker allows no other).
                 OpKind::Join {
-                    right: InputRef::Table(t),
+                    right: InputRef::Table(_),
                     within: None,
                     ..
-                } => {
-                    if !matches!(plan.tables[*t].connector, ConnectorSpec::File { .. }) {
-                        errors.push(unsupported(
-                            "a join against a table that is not read from a file",
-                            op.span,
-                            "tables are loaded from files; to join a topic, read it as a `source` and join it `within` a duration",
-                        ));
-                    }
-                }
+                } => {}
                 OpKind::Top { .. } => {}
                 OpKind::Distinct { .. } => {
                     if time_column_of(plan, stream, index).is_none() {
@@ -420,6 +414,19 @@ impl fmt::Display for PhysicalPlan {
                     topic,
                     brokers,
                     group,
+                } if !source.key.is_empty() => format!(
+                    "kafka topic {topic:?} on {brokers}, group {:?}, partitions p % {n} per worker, \
+                     read from the start (a table), {}",
+                    group.as_deref().unwrap_or("sluice"),
+                    match source.event_time {
+                        Some(_) => "versioned by event time",
+                        None => "initial load at time 0, then updates at arrival",
+                    },
+                ),
+                ConnectorSpec::Kafka {
+                    topic,
+                    brokers,
+                    group,
                 } => format!(
                     "kafka topic {topic:?} on {brokers}, group {:?}, partitions p % {n} per worker, \
                      offsets committed behind the sinks' durable frontier (horizon {})",
@@ -544,17 +551,34 @@ impl fmt::Display for PhysicalPlan {
                     OpKind::Join {
                         left_outer,
                         right_name,
+                        right,
                         ..
                     } => {
+                        let versioned = match right {
+                            InputRef::Table(t) => plan.tables[*t].event_time.is_some(),
+                            _ => false,
+                        };
                         writeln!(
                             f,
-                            "  BroadcastTable {right_name}: every worker receives the whole table"
+                            "  ArrangeTable {right_name}: upserts by key, one arrangement partitioned by hash(key) % {n}, shared by its joins"
                         )?;
                         writeln!(
                             f,
-                            "  LookupJoin{}: hash lookup on the table key, stream held until the table is loaded",
-                            if *left_outer { " (left)" } else { "" }
+                            "  KeyBy: stream rows to the key's owner, hash(key) % {n}"
                         )?;
+                        if versioned {
+                            writeln!(
+                                f,
+                                "  LookupJoin{}: temporal, each row sees the table as of its event time, held until the table's frontier passes it",
+                                if *left_outer { " (left)" } else { "" }
+                            )?;
+                        } else {
+                            writeln!(
+                                f,
+                                "  LookupJoin{}: each row sees the current table, rows held until its initial load is complete",
+                                if *left_outer { " (left)" } else { "" }
+                            )?;
+                        }
                     }
                 }
             }

@@ -23,6 +23,8 @@ use crate::summary::{RunSummary, SinkSummary, SourceSummary, StageSummary};
 pub struct SourceState {
     pub counters: Arc<SourceCounters>,
     pub dead_letters: Arc<DeadLetterSink>,
+    /// Tables: the rows each worker of this process holds.
+    pub held: Arc<metrics::HeldRows>,
 }
 
 /// Everything the workers of one run share.
@@ -205,6 +207,7 @@ pub fn run(plan: &PhysicalPlan, options: RunOptions) -> Result<RunSummary, RunEr
             Some(SourceState {
                 counters: Arc::new(SourceCounters::default()),
                 dead_letters: open_dead_letters(&logical.name, node, plan.cluster.process)?,
+                held: Arc::new(metrics::HeldRows::new(plan.workers)),
             })
         } else {
             tracing::warn!(source = %node.name, "source is not read by any stream or sink; skipped");
@@ -358,9 +361,15 @@ fn summarise(plan: &PhysicalPlan, shared: &RunShared, wall: Duration) -> RunSumm
         .iter()
         .chain(&logical.tables)
         .zip(&shared.sources)
-        .filter_map(|(node, state)| {
+        .enumerate()
+        .filter_map(|(index, (node, state))| {
             let state = state.as_ref()?;
             Some(SourceSummary {
+                table_rows: if index >= logical.sources.len() {
+                    state.held.per_worker()
+                } else {
+                    Vec::new()
+                },
                 name: node.name.clone(),
                 records: state.counters.records.load(Ordering::Relaxed),
                 bytes: state.counters.bytes.load(Ordering::Relaxed),

@@ -38,6 +38,10 @@ pub struct SourceSummary {
     pub empty_lines: u64,
     pub dead_letters: u64,
     pub dead_letter_path: String,
+    /// Tables: the rows (live keys) each worker holds at the end, in worker order; they sum
+    /// to the table's size because each key lives on one worker.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub table_rows: Vec<i64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -86,6 +90,8 @@ impl RunSummary {
                 m.bytes += p.bytes;
                 m.empty_lines += p.empty_lines;
                 m.dead_letters += p.dead_letters;
+                // Workers are numbered process by process.
+                m.table_rows.extend(p.table_rows);
                 if p.dead_letters > 0 && m.dead_letter_path != p.dead_letter_path {
                     m.dead_letter_path = format!("{}, {}", m.dead_letter_path, p.dead_letter_path);
                 }
@@ -145,6 +151,9 @@ impl fmt::Display for RunSummary {
             } else {
                 write!(f, ", 0 dead-lettered")?;
             }
+            if !s.table_rows.is_empty() {
+                write!(f, ", rows held per worker {:?}", s.table_rows)?;
+            }
             writeln!(f)?;
         }
         for s in &self.stages {
@@ -200,6 +209,7 @@ mod tests {
                 empty_lines: 1,
                 dead_letters: process as u64,
                 dead_letter_path: format!("dl{process}.jsonl"),
+                table_rows: Vec::new(),
             }],
             sinks: vec![SinkSummary {
                 name: "out".into(),

@@ -183,6 +183,7 @@ pub fn run_test(plan: &PhysicalPlan, case: &TestCase) -> Result<TestOutcome, Run
                 dead_letters: Arc::new(
                     DeadLetterSink::new(&node.name, Box::new(writer.clone())).with_path("memory"),
                 ),
+                held: Arc::new(crate::metrics::HeldRows::new(plan.workers)),
             })
         })
         .collect();

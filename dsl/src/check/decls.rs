@@ -31,7 +31,21 @@ const KAFKA_SOURCE_SETTINGS: &[&str] = &[
     "bounded",
     "commit_interval",
 ];
-const TABLE_SETTINGS: &[&str] = &["schema", "key", "header", "quoted_newlines", "dead_letter"];
+/// A table takes a source's settings but `event_time` versions it (temporal lookups) instead
+/// of driving windows; `key` names its primary key.
+const TABLE_SETTINGS: &[&str] = &[
+    "schema",
+    "key",
+    "header",
+    "quoted_newlines",
+    "dead_letter",
+    "event_time",
+    "max_out_of_order",
+    "key_column",
+    "timestamp_column",
+    "bounded",
+    "commit_interval",
+];
 const TYPES: &[&str] = &["bool", "int", "float", "string", "timestamp", "duration"];
 
 /// The fixed schema of a generator.
@@ -300,7 +314,8 @@ impl Checker<'_> {
                     d.name.name
                 ),
                 hint: if is_table {
-                    "a table has no event time; window the stream that joins it".to_string()
+                    "a table's `event_time` versions it; window the stream that joins it"
+                        .to_string()
                 } else {
                     format!(
                         "add `event_time = {suggestion}` to the settings of source `{}`",

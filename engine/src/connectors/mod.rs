@@ -181,6 +181,13 @@ pub trait SourceReader: Send {
         false
     }
 
+    /// Whether every partition has been read to its end for now (Kafka: end of partition
+    /// reported and nothing newer read since). A table's initial load is complete the first
+    /// time this holds. Bounded readers never need it.
+    fn caught_up(&self) -> bool {
+        false
+    }
+
     /// Partitioned sources (Kafka): the event time all partitions with input left have
     /// reached (`Some(None)`: not known yet). The watermark follows it, minus
     /// `max_out_of_order`, instead of the batches' maximum. `None`: not partitioned.

@@ -1,40 +1,65 @@
 //! `join TABLE on ...` / `left join TABLE on ...`: a lookup join of a stream against a table
-//! read from a bounded file. Every worker reads a share of the table file and broadcasts it;
-//! each worker builds the whole lookup (key -> row) once the table input is complete, holding
-//! stream batches (and their capabilities) back until then. A key that appears twice keeps
-//! its last row in file order (upsert). Output: the left columns, then the kept right columns
-//! (null for unmatched rows of a `left join`).
+//! arranged once over all workers (`table.rs`). Each stream row is exchanged to the worker
+//! owning its key (`hash(key) % workers`, the arrangement's own partitioning) and looked up
+//! in that worker's share of the table trace.
+//!
+//! Which version of the table a row sees:
+//! - a table without `event_time` (a file, or Kafka on processing time): the table as it is
+//!   when the row is looked up, once its initial load (the whole file, or the topic up to the
+//!   ends seen at start) is in — rows wait only for that;
+//! - a table with `event_time` (temporal join): the table as of the row's time (its event
+//!   time, else the wall clock when it reaches the join): every update at or before it. The
+//!   row waits until the table's frontier has passed that time.
+//!
+//! The table input is not connected to the output: the output frontier follows the stream
+//! and the rows held, so an unbounded table never holds back a stream that has ended.
+//! Output: the left columns, then the kept right columns (null for unmatched rows of a
+//! `left join`).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use arrow_array::{ArrayRef, RecordBatch, UInt32Array};
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampMillisecondType;
+use arrow_array::{Array, ArrayRef, RecordBatch, UInt32Array};
 use arrow_row::{RowConverter, SortField};
-use arrow_schema::{ArrowError, SchemaRef};
-use arrow_select::concat::concat_batches;
+use arrow_schema::SchemaRef;
+use differential_dataflow::hashable::Hashable;
+use differential_dataflow::trace::TraceReader;
+use differential_dataflow::trace::cursor::{Cursor, CursorList, cursor_list};
 use sluice_dsl::plan::TypedExpr;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::{Capability, Exchange};
+use timely::progress::Antichain;
 
 use super::BatchStream;
+use super::read::{to_time, wall_clock};
+use super::table::{TableArrangement, TableTrace};
 use crate::expr::evaluate;
-use crate::route::Routed;
+use crate::route::{Routed, split_by_target};
 use crate::run::RunShared;
 use crate::wire::WireBatch;
 
 /// Everything a lookup join needs on one worker.
 pub struct JoinSpec {
     pub left_outer: bool,
-    /// (expression over the left input, key column of the table).
-    pub keys: Vec<(TypedExpr, usize)>,
+    /// Expressions over the left input, one per table key column, in the table key's order.
+    pub keys: Vec<TypedExpr>,
+    /// The table's key columns, in key order.
+    pub key_columns: Vec<usize>,
     /// Table columns in the output, in order.
     pub right_columns: Vec<usize>,
     /// The table's schema (Arrow).
     pub table_schema: SchemaRef,
     /// Output schema.
     pub schema: SchemaRef,
+    /// `Some` for a temporal join (the table has `event_time`): the stream's event-time
+    /// column, if it has one.
+    pub temporal: Option<Option<usize>>,
     pub workers: usize,
     pub worker: usize,
     pub context: String,
@@ -43,34 +68,63 @@ pub struct JoinSpec {
 
 /// Extension trait: look every row up in a table.
 pub trait JoinTable<'scope> {
-    fn join_table(self, table: BatchStream<'scope>, spec: JoinSpec, shared: Arc<RunShared>)
-    -> Self;
+    fn join_table(
+        self,
+        table: &TableArrangement<'scope>,
+        spec: JoinSpec,
+        shared: Arc<RunShared>,
+    ) -> Self;
+}
+
+/// A batch waiting for the table, with the time it looks the table up at (the largest of
+/// its rows') and per row (temporal joins).
+struct Held {
+    cap: Capability<u64>,
+    batch: RecordBatch,
+    until: u64,
+    times: Option<Vec<u64>>,
 }
 
 impl<'scope> JoinTable<'scope> for BatchStream<'scope> {
     fn join_table(
         self,
-        table: BatchStream<'scope>,
+        table: &TableArrangement<'scope>,
         spec: JoinSpec,
         shared: Arc<RunShared>,
     ) -> Self {
-        let (workers, worker) = (spec.workers, spec.worker);
-        let table_shared = shared.clone();
-        let broadcast = table
+        let scope = self.scope();
+        let spec = Arc::new(spec);
+        let keys = match KeyEncoder::new(&spec) {
+            Ok(k) => Arc::new(k),
+            Err(e) => {
+                shared.failures.record(&spec.context, e);
+                return timely::dataflow::operators::generic::operator::empty(scope);
+            }
+        };
+        let (route_spec, route_keys, route_shared) = (spec.clone(), keys.clone(), shared.clone());
+        let routed = self
             .unary::<CapacityContainerBuilder<Vec<Routed>>, _, _, _>(
                 Pipeline,
-                "BroadcastTable",
+                "KeyByTable",
                 move |_, _| {
                     move |input, output| {
                         input.for_each(|cap, data| {
                             let mut session = output.session(&cap);
                             for batch in data.drain(..) {
-                                for target in 0..workers {
-                                    session.give((
-                                        target as u64,
-                                        worker as u32,
-                                        table_shared.flow.send(target, batch.clone()),
-                                    ));
+                                let parts = route_keys.targets(&route_spec, &batch).and_then(|t| {
+                                    Ok(split_by_target(&batch, &t, route_spec.workers)?)
+                                });
+                                match parts {
+                                    Ok(parts) => {
+                                        for (target, part) in parts {
+                                            session.give((
+                                                target as u64,
+                                                route_spec.worker as u32,
+                                                route_shared.flow.send(target as usize, part),
+                                            ));
+                                        }
+                                    }
+                                    Err(e) => route_shared.failures.record(&route_spec.context, e),
                                 }
                             }
                         });
@@ -78,135 +132,260 @@ impl<'scope> JoinTable<'scope> for BatchStream<'scope> {
                 },
             )
             .exchange(|r: &Routed| r.0);
-        self.binary_frontier(
-            broadcast,
-            Pipeline,
-            Pipeline,
-            "LookupJoin",
-            move |_initial, _| {
-                let mut parts: Vec<Vec<RecordBatch>> = vec![Vec::new(); workers];
-                let mut lookup: Option<Lookup> = None;
-                let mut held: Vec<(Capability<u64>, RecordBatch)> = Vec::new();
-                move |(left, _), (right, right_frontier), output| {
-                    right.for_each(|_, data| {
-                        for (_, source, WireBatch(batch)) in data.drain(..) {
-                            shared.flow.receive(source as usize, &batch);
-                            parts[source as usize].push(batch);
-                        }
-                    });
-                    if lookup.is_none() && right_frontier.is_empty() {
-                        // Worker w read the w-th byte range: (worker, arrival) is file order.
-                        let ordered: Vec<RecordBatch> = parts.drain(..).flatten().collect();
-                        match Lookup::build(&spec, &ordered) {
-                            Ok(l) => lookup = Some(l),
-                            Err(e) => shared.failures.record(&spec.context, e),
-                        }
+
+        let mut builder = OperatorBuilder::new("LookupJoin".to_string(), scope);
+        let mut stream_in = builder.new_input(routed, Pipeline);
+        let no_connection = Vec::<(usize, Antichain<u64>)>::new();
+        let mut table_in =
+            builder.new_input_connection(table.stream.clone(), Pipeline, no_connection);
+        let (output, joined) = builder.new_output_connection([(0, Antichain::from_elem(0))]);
+        let mut output =
+            OutputBuilder::<_, CapacityContainerBuilder<Vec<RecordBatch>>>::from(output);
+        let mut trace: TableTrace = table.trace.clone();
+        builder.build(move |_initial| {
+            let mut held: Vec<Held> = Vec::new();
+            move |frontiers| {
+                stream_in.for_each(|cap, data| {
+                    let Some(&time) = cap.least() else { return };
+                    for (_, sender, WireBatch(batch)) in data.drain(..) {
+                        shared.flow.receive(sender as usize, &batch);
+                        let times = spec
+                            .temporal
+                            .map(|column| lookup_times(&batch, column, time));
+                        let until = times
+                            .as_ref()
+                            .map_or(0, |t| t.iter().copied().max().unwrap_or(time));
+                        held.push(Held {
+                            cap: cap.delayed(&time, 0),
+                            batch,
+                            until,
+                            times,
+                        });
                     }
-                    left.for_each(|cap, data| {
-                        let Some(&time) = cap.least() else { return };
-                        for batch in data.drain(..) {
-                            held.push((cap.delayed(&time, 0), batch));
-                        }
-                    });
-                    let Some(lookup) = lookup.as_ref() else {
-                        return;
-                    };
-                    for (cap, batch) in held.drain(..) {
-                        match lookup.join(&spec, &batch) {
-                            Ok(joined) if joined.num_rows() > 0 => {
-                                spec.rows_out
-                                    .fetch_add(joined.num_rows() as u64, Ordering::Relaxed);
-                                output.session(&cap).give(joined);
+                });
+                table_in.for_each(|_, data| data.clear());
+                let table_frontier = frontiers[1].frontier().to_owned();
+                let ready = |h: &Held| !table_frontier.less_equal(&h.until);
+                if held.iter().any(ready) {
+                    match trace.batches_through(Antichain::new().borrow()) {
+                        Some(batches) => {
+                            let (mut cursor, storage) = cursor_list(batches);
+                            let mut out = output.activate();
+                            let mut i = 0;
+                            while i < held.len() {
+                                if !ready(&held[i]) {
+                                    i += 1;
+                                    continue;
+                                }
+                                let h = held.swap_remove(i);
+                                match lookup(&spec, &keys, &mut cursor, &storage, &h) {
+                                    Ok(joined) if joined.num_rows() > 0 => {
+                                        spec.rows_out
+                                            .fetch_add(joined.num_rows() as u64, Ordering::Relaxed);
+                                        out.session(&h.cap).give(joined);
+                                    }
+                                    Ok(_) => {}
+                                    Err(e) => shared.failures.record(&spec.context, e),
+                                }
                             }
-                            Ok(_) => {}
-                            Err(e) => shared.failures.record(&spec.context, e),
                         }
+                        None => shared
+                            .failures
+                            .record(&spec.context, "the table trace cannot be read"),
                     }
                 }
-            },
-        )
+                // Later lookups read at or after the stream frontier and the rows still held
+                // (temporal), or only the current table: the trace may forget older history.
+                let stream_done = frontiers[0].frontier().is_empty() && held.is_empty();
+                let mut compaction = Antichain::new();
+                if !stream_done {
+                    let low = match spec.temporal {
+                        Some(_) => frontiers[0]
+                            .frontier()
+                            .iter()
+                            .copied()
+                            .chain(held.iter().map(|h| *h.cap.time()))
+                            .min(),
+                        None => Some(table_frontier.first().copied().unwrap_or(u64::MAX)),
+                    };
+                    compaction.insert(low.unwrap_or(u64::MAX));
+                }
+                trace.set_logical_compaction(compaction.borrow());
+                trace.set_physical_compaction(if stream_done {
+                    compaction.borrow()
+                } else {
+                    table_frontier.borrow()
+                });
+            }
+        });
+        joined
     }
 }
 
-/// The whole table and a hash index on its key.
-struct Lookup {
-    table: RecordBatch,
-    converter: RowConverter,
-    index: hashbrown::HashMap<Box<[u8]>, u32>,
+/// Per row, the time a temporal lookup reads the table at: the row's event time (from
+/// `column`) or, without one, the wall clock now; never before the batch's own time.
+fn lookup_times(batch: &RecordBatch, column: Option<usize>, time: u64) -> Vec<u64> {
+    match column {
+        Some(c) => {
+            let times = batch.column(c).as_primitive::<TimestampMillisecondType>();
+            (0..batch.num_rows())
+                .map(|i| match times.is_valid(i) {
+                    true => to_time(times.value(i)).max(time),
+                    false => time,
+                })
+                .collect()
+        }
+        None => vec![wall_clock().max(time); batch.num_rows()],
+    }
 }
 
-impl Lookup {
-    fn build(spec: &JoinSpec, parts: &[RecordBatch]) -> Result<Lookup, ArrowError> {
-        let table = concat_batches(&spec.table_schema, parts)?;
-        let key_types = spec
-            .keys
-            .iter()
-            .map(|(_, c)| spec.table_schema.field(*c).data_type().clone());
-        let converter = RowConverter::new(key_types.map(SortField::new).collect())?;
-        let key_columns: Vec<ArrayRef> = spec
-            .keys
-            .iter()
-            .map(|(_, c)| table.column(*c).clone())
-            .collect();
-        let rows = converter.convert_columns(&key_columns)?;
-        let mut index = hashbrown::HashMap::with_capacity(table.num_rows());
-        for (i, row) in rows.iter().enumerate() {
-            // Later rows overwrite earlier ones: the last row of a key wins.
-            if key_columns.iter().all(|c| c.is_valid(i)) {
-                index.insert(Box::<[u8]>::from(row.as_ref()), i as u32);
-            }
-        }
-        Ok(Lookup {
-            table,
-            converter,
-            index,
+/// Encodes a stream's join keys as the table's keys: cast to the table's key types, arrow-row
+/// encoded like `table.rs` does, so equal keys hash to the same worker and compare equal.
+struct KeyEncoder {
+    keys: RowConverter,
+    rows: RowConverter,
+}
+
+impl KeyEncoder {
+    fn new(spec: &JoinSpec) -> Result<KeyEncoder, arrow_schema::ArrowError> {
+        let field = |c: &usize| SortField::new(spec.table_schema.field(*c).data_type().clone());
+        Ok(KeyEncoder {
+            keys: RowConverter::new(spec.key_columns.iter().map(field).collect())?,
+            rows: RowConverter::new(
+                (0..spec.table_schema.fields().len())
+                    .map(|c| field(&c))
+                    .collect(),
+            )?,
         })
     }
 
-    fn join(
+    /// Per row: its encoded key, `None` when a key value is null (matches nothing).
+    fn encode(
         &self,
         spec: &JoinSpec,
         batch: &RecordBatch,
-    ) -> Result<RecordBatch, Box<dyn std::error::Error>> {
-        let mut key_columns = Vec::with_capacity(spec.keys.len());
-        for (expr, column) in &spec.keys {
+    ) -> Result<Vec<Option<Vec<u8>>>, Box<dyn std::error::Error + Send + Sync>> {
+        let mut columns = Vec::with_capacity(spec.keys.len());
+        for (expr, column) in spec.keys.iter().zip(&spec.key_columns) {
             let values = evaluate(expr, batch)?;
             let wanted = spec.table_schema.field(*column).data_type();
-            key_columns.push(if values.data_type() == wanted {
+            columns.push(if values.data_type() == wanted {
                 values
             } else {
                 arrow_cast::cast(&values, wanted)?
             });
         }
-        let rows = self.converter.convert_columns(&key_columns)?;
-        let (mut left_rows, mut right_rows) = (Vec::new(), Vec::new());
-        for (i, row) in rows.iter().enumerate() {
-            let valid = key_columns.iter().all(|c| c.is_valid(i));
-            match self.index.get(row.as_ref()).filter(|_| valid) {
-                Some(&r) => {
-                    left_rows.push(i as u32);
-                    right_rows.push(Some(r));
-                }
-                None if spec.left_outer => {
-                    left_rows.push(i as u32);
-                    right_rows.push(None);
-                }
-                None => {}
-            }
-        }
-        let left_indices = UInt32Array::from(left_rows);
-        let right_indices = UInt32Array::from(right_rows);
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(spec.schema.fields().len());
-        for column in batch.columns() {
-            columns.push(arrow_select::take::take(column, &left_indices, None)?);
-        }
-        for &c in &spec.right_columns {
-            columns.push(arrow_select::take::take(
-                self.table.column(c),
-                &right_indices,
-                None,
-            )?);
-        }
-        Ok(RecordBatch::try_new(spec.schema.clone(), columns)?)
+        let rows = self.keys.convert_columns(&columns)?;
+        Ok((0..batch.num_rows())
+            .map(|i| {
+                columns
+                    .iter()
+                    .all(|c| c.is_valid(i))
+                    .then(|| rows.row(i).as_ref().to_vec())
+            })
+            .collect())
     }
+
+    /// The worker owning each row's key; rows with a null key stay here.
+    fn targets(
+        &self,
+        spec: &JoinSpec,
+        batch: &RecordBatch,
+    ) -> Result<Vec<u32>, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(self
+            .encode(spec, batch)?
+            .iter()
+            .map(|k| match k {
+                Some(k) => (k.hashed() % spec.workers as u64) as u32,
+                None => spec.worker as u32,
+            })
+            .collect())
+    }
+}
+
+type TableCursor = CursorList<
+    <<TableTrace as TraceReader>::Batch as differential_dataflow::trace::cursor::Navigable>::Cursor,
+>;
+type TableStorage = Vec<<TableTrace as TraceReader>::Batch>;
+
+/// Joins one held batch with the table at the batch's lookup times.
+fn lookup(
+    spec: &JoinSpec,
+    keys: &KeyEncoder,
+    cursor: &mut TableCursor,
+    storage: &TableStorage,
+    held: &Held,
+) -> Result<RecordBatch, Box<dyn std::error::Error + Send + Sync>> {
+    let batch = &held.batch;
+    let encoded = keys.encode(spec, batch)?;
+    // Seek keys in order: a cursor only moves forward.
+    let mut order: Vec<usize> = (0..batch.num_rows())
+        .filter(|i| encoded[*i].is_some())
+        .collect();
+    order.sort_by(|a, b| encoded[*a].cmp(&encoded[*b]));
+    let mut found: Vec<Option<usize>> = vec![None; batch.num_rows()];
+    let mut payloads: Vec<Vec<u8>> = Vec::new();
+    cursor.rewind_keys(storage);
+    for i in order {
+        let key = encoded[i].as_ref().expect("filtered on Some");
+        cursor.seek_key(storage, key);
+        if cursor.get_key(storage) != Some(key) {
+            continue;
+        }
+        let limit = held.times.as_ref().map(|t| t[i]);
+        cursor.rewind_vals(storage);
+        let mut current: Option<&Vec<u8>> = None;
+        while let Some(val) = cursor.get_val(storage) {
+            let mut count = 0isize;
+            cursor.map_times(storage, |time, diff| {
+                if limit.is_none_or(|l| *time <= l) {
+                    count += *diff;
+                }
+            });
+            if count > 0 {
+                current = val.1.as_ref();
+            }
+            cursor.step_val(storage);
+        }
+        if let Some(row) = current {
+            found[i] = Some(payloads.len());
+            payloads.push(row.clone());
+        }
+    }
+
+    let (mut left_rows, mut right_rows) = (Vec::new(), Vec::new());
+    for (i, f) in found.iter().enumerate() {
+        match f {
+            Some(r) => {
+                left_rows.push(i as u32);
+                right_rows.push(Some(*r as u32));
+            }
+            None if spec.left_outer => {
+                left_rows.push(i as u32);
+                right_rows.push(None);
+            }
+            None => {}
+        }
+    }
+    let left_indices = UInt32Array::from(left_rows);
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(spec.schema.fields().len());
+    for column in batch.columns() {
+        columns.push(arrow_select::take::take(column, &left_indices, None)?);
+    }
+    if payloads.is_empty() {
+        for &c in &spec.right_columns {
+            let ty = spec.table_schema.field(c).data_type();
+            columns.push(arrow_array::new_null_array(ty, left_indices.len()));
+        }
+    } else {
+        let parser = keys.rows.parser();
+        let table = keys
+            .rows
+            .convert_rows(payloads.iter().map(|p| parser.parse(p)))?;
+        let right_indices = UInt32Array::from(right_rows);
+        for &c in &spec.right_columns {
+            columns.push(arrow_select::take::take(&table[c], &right_indices, None)?);
+        }
+    }
+    Ok(RecordBatch::try_new(spec.schema.clone(), columns)?)
 }

@@ -13,6 +13,7 @@ mod key_by;
 mod project;
 mod read;
 mod route;
+mod table;
 mod top;
 mod updating;
 mod window;
@@ -37,8 +38,9 @@ pub use interval_join::{IntervalJoin, IntervalJoinSpec};
 pub use join::{JoinSpec, JoinTable};
 pub use key_by::KeyBy;
 pub use project::ProjectBatches;
-pub use read::{CommitSpec, EventTimeSpec, read_source};
+pub use read::{CommitSpec, EventTimeSpec, TableRead, read_source};
 pub use route::{RouteBatches, RouteSpec};
+pub use table::{ArrangeTable, TableArrangement, TableSpec};
 pub use top::{TopRows, TopSpec};
 pub use updating::{UpdatingAggregate, UpdatingSpec};
 pub use window::{WindowBatches, WindowSpec};
@@ -139,6 +141,9 @@ pub fn build_streams<'scope>(
     durable: Option<&ProbeHandle<u64>>,
 ) -> Built<'scope> {
     let logical = &plan.logical;
+    // Per table: the output of the joins that read it (a table stops once they are done).
+    let table_readers: Vec<ProbeHandle<u64>> =
+        logical.tables.iter().map(|_| ProbeHandle::new()).collect();
     // Sources, then tables (numbered after the sources, as in `RunShared::sources`).
     let mut sources: Vec<Option<BatchStream<'scope>>> =
         vec![None; logical.sources.len() + logical.tables.len()];
@@ -196,7 +201,18 @@ pub fn build_streams<'scope>(
                 durable: probe.clone(),
                 horizon_ms: plan.commit_horizon_ms,
             });
-        let stream = read_source(scope, context, reader, event_time, commit, shared.clone());
+        let table = index.checked_sub(logical.sources.len()).map(|t| TableRead {
+            readers: table_readers[t].clone(),
+        });
+        let stream = read_source(
+            scope,
+            context,
+            reader,
+            event_time,
+            commit,
+            table,
+            shared.clone(),
+        );
         sources[index] = Some(if aligned {
             stream.probe_with(&probe)
         } else {
@@ -204,6 +220,9 @@ pub fn build_streams<'scope>(
         });
     }
 
+    // Each table is arranged once per worker graph, when a join first needs it; every join
+    // against it shares that arrangement.
+    let mut arranged: Vec<Option<TableArrangement<'scope>>> = vec![None; logical.tables.len()];
     let mut streams: Vec<Option<BatchStream<'scope>>> = vec![None; logical.streams.len()];
     let input_of = |input: &InputRef, streams: &[Option<BatchStream<'scope>>]| match input {
         InputRef::Source(i) => sources[*i].clone(),
@@ -345,26 +364,61 @@ pub fn build_streams<'scope>(
                     right_columns,
                     ..
                 } => {
-                    let Some(table) = sources[logical.sources.len() + *t].clone() else {
+                    let node = &logical.tables[*t];
+                    let table_schema = crate::arrow_schema_map::arrow_schema(&node.schema);
+                    if arranged[*t].is_none() {
+                        let Some(table) = sources[logical.sources.len() + *t].clone() else {
+                            continue;
+                        };
+                        let held = shared.sources[logical.sources.len() + *t]
+                            .as_ref()
+                            .map(|s| s.held.clone())
+                            .expect("a built table has state");
+                        arranged[*t] = Some(table.arrange_table(
+                            TableSpec {
+                                name: node.name.clone(),
+                                schema: table_schema.clone(),
+                                key: node.key.clone(),
+                                value_columns: value_columns(node),
+                                time_column: node.event_time,
+                                worker,
+                                context: format!("table `{}`", node.name),
+                                held,
+                            },
+                            shared.clone(),
+                        ));
+                    }
+                    let table = arranged[*t].as_ref().expect("arranged above");
+                    // The join's conditions, in the table key's order (checked: the whole key).
+                    let Some(ordered) = node
+                        .key
+                        .iter()
+                        .map(|k| keys.iter().find(|(_, c)| c == k).map(|(e, _)| e.clone()))
+                        .collect::<Option<Vec<_>>>()
+                    else {
+                        shared
+                            .failures
+                            .record(&context, "the join does not cover the table's key");
                         continue;
                     };
-                    stream.join_table(
+                    let joined = stream.join_table(
                         table,
                         JoinSpec {
                             left_outer: *left_outer,
-                            keys: keys.clone(),
+                            keys: ordered,
+                            key_columns: node.key.clone(),
                             right_columns: right_columns.clone(),
-                            table_schema: crate::arrow_schema_map::arrow_schema(
-                                &logical.tables[*t].schema,
-                            ),
+                            table_schema,
                             schema: plan.arrow_schemas[index][op_index].clone(),
+                            temporal: node.event_time.map(|_| plan.time_columns[index][op_index]),
                             workers,
                             worker,
                             context,
                             rows_out,
                         },
                         shared.clone(),
-                    )
+                    );
+                    joined.probe_with(&table_readers[*t])
                 }
                 OpKind::Aggregate { keys, aggs, .. }
                     if op_index + 1 == node.ops.len() && plan.updating[index].is_some() =>
@@ -484,4 +538,23 @@ pub fn updating_schema(
         ));
     }
     crate::arrow_schema_map::arrow_schema(&schema)
+}
+
+/// The columns of a Kafka table whose all-null values delete a row's key: all but the key,
+/// the event time and the message timestamp (a deletion still says when it happened). Other
+/// tables never delete.
+fn value_columns(node: &SourceNode) -> Vec<usize> {
+    if !matches!(
+        node.connector,
+        sluice_dsl::plan::ConnectorSpec::Kafka { .. }
+    ) {
+        return Vec::new();
+    }
+    (0..node.schema.fields.len())
+        .filter(|c| {
+            !node.key.contains(c)
+                && node.event_time != Some(*c)
+                && node.kafka.timestamp_column != Some(*c)
+        })
+        .collect()
 }

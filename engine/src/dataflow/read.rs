@@ -117,8 +117,17 @@ impl CommitSpec {
     }
 }
 
+/// What a `table`'s reader does differently from a source's (`dataflow::table`).
+#[derive(Clone)]
+pub struct TableRead {
+    /// The output frontier of every lookup join reading the table: once it is empty (the
+    /// joined streams ended), the table stops reading, so an unbounded table does not keep
+    /// a run with bounded streams alive.
+    pub readers: ProbeHandle<u64>,
+}
+
 /// Wall-clock ms since the epoch, as a timely time (processing time of unbounded sources).
-fn wall_clock() -> u64 {
+pub(super) fn wall_clock() -> u64 {
     let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
@@ -150,11 +159,16 @@ pub fn read_source<'scope>(
     reader: Option<Box<dyn SourceReader>>,
     event_time: Option<EventTimeSpec>,
     commit: Option<CommitSpec>,
+    table: Option<TableRead>,
     shared: Arc<RunShared>,
 ) -> BatchStream<'scope> {
     source(scope, &context.clone(), move |capability, info| {
         let activator = scope.activator_for(info.address);
-        let wall = event_time.is_none() && reader.as_ref().is_some_and(|r| r.unbounded());
+        let unbounded = reader.as_ref().is_some_and(|r| r.unbounded());
+        let wall = event_time.is_none() && unbounded;
+        // A processing-time table sends its initial load (up to the ends of its partitions)
+        // at time 0, then follows the wall clock: lookups wait for time 0 to pass.
+        let mut loading = wall && table.is_some();
         let mut capability = reader.is_some().then_some(capability);
         let mut reader = reader;
         // Widest event-time span of one batch so far (ms), for watermark alignment.
@@ -163,10 +177,25 @@ pub fn read_source<'scope>(
             let (Some(cap), Some(r)) = (capability.as_mut(), reader.as_mut()) else {
                 return;
             };
-            if wall {
+            if loading && r.caught_up() {
+                loading = false;
+            }
+            if wall && !loading {
                 let now = wall_clock();
                 if now > *cap.time() {
                     cap.downgrade(&now);
+                }
+            }
+            if let (Some(spec), true) = (&event_time, table.is_some() && unbounded)
+                && r.caught_up()
+            {
+                // An event-time table with nothing more to read does not hold lookups back:
+                // its watermark follows the wall clock; older rows arriving later are late
+                // and apply at the time they arrive.
+                let w = wall_clock().saturating_sub(spec.max_out_of_order.max(0) as u64);
+                if w > *cap.time() {
+                    cap.downgrade(&w);
+                    spec.watermark.advance_to(from_time(w));
                 }
             }
             if let Some(c) = &commit
@@ -175,7 +204,8 @@ pub fn read_source<'scope>(
                 r.durable(c.durable.with_frontier(|f| f.iter().min().copied()));
             }
             let started = Instant::now();
-            let mut done = crate::stop::requested();
+            let mut done =
+                crate::stop::requested() || table.as_ref().is_some_and(|t| t.readers.done());
             let mut idle = false;
             let ahead = event_time
                 .as_ref()

@@ -64,7 +64,7 @@ pub use partition_lag::PartitionLag;
 pub use registry::RunCollector;
 pub use server::MetricsServer;
 pub use watermark::Watermark;
-pub use worker::{QueueDepth, RowCounter, current_worker, set_current_worker};
+pub use worker::{HeldRows, QueueDepth, RowCounter, current_worker, set_current_worker};
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;

@@ -52,7 +52,13 @@ impl RunCollector {
         let logical = &plan.logical;
         let layout = Layout {
             workers: plan.total_workers(),
-            sources: logical.sources.iter().map(|s| s.name.clone()).collect(),
+            // Sources, then tables (as `RunShared::sources`): a table reads records too.
+            sources: logical
+                .sources
+                .iter()
+                .chain(&logical.tables)
+                .map(|s| s.name.clone())
+                .collect(),
             sinks: logical.sinks.iter().map(|s| s.name.clone()).collect(),
             streams: logical
                 .streams
@@ -94,6 +100,7 @@ impl RunCollector {
             event_time: logical
                 .sources
                 .iter()
+                .chain(&logical.tables)
                 .map(|s| s.event_time.is_some())
                 .collect(),
         };

@@ -51,6 +51,32 @@ impl RowCounter {
     }
 }
 
+/// Rows of a table each worker holds (its share of the partitioned arrangement); changes
+/// are signed (a deletion or the first row of a key).
+pub struct HeldRows {
+    slots: Box<[AtomicI64]>,
+}
+
+impl HeldRows {
+    pub fn new(workers: usize) -> HeldRows {
+        HeldRows {
+            slots: (0..workers.max(1)).map(|_| AtomicI64::new(0)).collect(),
+        }
+    }
+
+    /// Adds `delta` to the calling worker's count.
+    pub fn add(&self, delta: i64) {
+        self.slots[current_worker() % self.slots.len()].fetch_add(delta, Ordering::Relaxed);
+    }
+
+    pub fn per_worker(&self) -> Vec<i64> {
+        self.slots
+            .iter()
+            .map(|s| s.load(Ordering::Relaxed))
+            .collect()
+    }
+}
+
 /// Rows queued for each worker: added by the sender, which knows the target, subtracted by the
 /// receiving worker itself.
 pub struct QueueDepth {

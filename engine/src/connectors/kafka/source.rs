@@ -2,7 +2,8 @@
 //! `p` with `p % n == w`, assigned by hand (no group rebalancing), from the group's committed
 //! offset (else the earliest). Offsets are committed to the group only when the sinks have
 //! made durable every row the messages can still affect (see `mod.rs`), at most once per
-//! `commit_interval`, and once more when the reader closes.
+//! `commit_interval`, and once more when the reader closes. A `table` always reads its
+//! partitions from the start (its state is the whole topic), whatever the group committed.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -65,6 +66,8 @@ pub(crate) fn open_kafka_source(
         _ => None,
     };
     let (topic, brokers) = (&endpoint.topic.clone(), &endpoint.brokers.clone());
+    // Only tables have a primary key.
+    let is_table = !node.key.is_empty();
     let decoder = MessageDecoder::new(node, ctx.batch_size.clamp(1, 1 << 16))
         .map_err(ConnectorError::Other)?;
     let mut config = base_config(brokers);
@@ -102,8 +105,10 @@ pub(crate) fn open_kafka_source(
             let (low, high) = with_retry(&endpoint, "read the partition offsets", || {
                 consumer.fetch_watermarks(topic, *p, METADATA_TIMEOUT)
             })?;
+            // A table is the whole topic replayed (Sluice keeps no state across runs): it
+            // reads from the start; its committed offsets only report progress.
             let start = match committed.find_partition(topic, *p).map(|e| e.offset()) {
-                Some(Offset::Offset(o)) => o.max(low),
+                Some(Offset::Offset(o)) if !is_table => o.max(low),
                 _ => low,
             };
             next.push(start);
@@ -353,6 +358,12 @@ impl SourceReader for KafkaSource {
 
     fn unbounded(&self) -> bool {
         true
+    }
+
+    fn caught_up(&self) -> bool {
+        let r = &self.reading;
+        let finished = |i: usize| r.end.as_ref().is_some_and(|end| r.next[i] >= end[i]);
+        (0..r.partitions.len()).all(|i| r.clock.idle[i] || finished(i))
     }
 
     fn per_partition_event_time(&self) -> Option<Option<i64>> {
