@@ -7,7 +7,7 @@
 //! Keys and rows are arrow-row encodings (`RowConverter`), so any key types work and a row
 //! decodes back to Arrow columns. Values carry an ordering number, `(worker << 40) | n`,
 //! because upserts at one time keep the greatest value: for a file table (everything at
-//! time 0) worker `w` reads the `w`-th byte range, so the greatest number is the last row
+//! time 0) worker `w` reads the `w`-th contiguous byte range (tables are not striped), so the greatest number is the last row
 //! of the key in file order; for Kafka a key's messages come from one partition, read by
 //! one worker in offset order. A deletion is kept as a value without a row (a tombstone),
 //! so that it too is ordered against values of the same time.
