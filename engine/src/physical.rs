@@ -389,13 +389,13 @@ impl PhysicalPlan {
             Some(StagePlace::Gpu(chain)) => {
                 let c = &gpu.chains[stream][*chain];
                 let when = match c.offload {
-                    Offload::Always => "every batch".to_string(),
+                    Offload::Always => "every non-empty batch".to_string(),
                     Offload::AtLeast(rows) => {
-                        format!("batches of >= {rows} rows, smaller on the CPU")
+                        format!("batches of >= {rows} rows")
                     }
                 };
                 format!(
-                    "; GPU: fused chain of stages {}..{} ({when})",
+                    "GPU (fused chain of stages {}..{}: {when}; CPU evaluator otherwise)",
                     c.start + 1,
                     c.end
                 )
@@ -475,6 +475,12 @@ impl fmt::Display for PhysicalPlan {
             for (op_index, op) in stream.ops.iter().enumerate() {
                 let place = self.gpu_placement(stream_index, op_index);
                 match &op.kind {
+                    OpKind::Filter(_) if place.starts_with("GPU") => {
+                        writeln!(f, "  Filter: {place}, per worker")?
+                    }
+                    OpKind::Project(items) if place.starts_with("GPU") => {
+                        writeln!(f, "  Project: {} columns, {place}, per worker", items.len())?
+                    }
                     OpKind::Filter(_) => writeln!(
                         f,
                         "  Filter: vectorised on Arrow kernels, per worker{place}"

@@ -316,11 +316,11 @@ fn more_rows_than_65535_workgroups_of_invocations() {
 #[test]
 fn strings_and_functions_stay_on_cpu() {
     let gpu = gpu_or_skip!("strings_and_functions_stay_on_cpu");
+    // In a `where` they make the stage a CPU stage.
     for stages in [
         "| where s == \"s1\"",
-        "| select l = length(s)",
-        "| select h = hour(t)",
-        "| select m = x % y",
+        "| where length(s) > 1",
+        "| where x % y > 1.0",
     ] {
         let (ops, input) = stages_of(stages);
         let err = GpuChain::new(gpu, ops, input).err().expect(stages);
@@ -329,6 +329,12 @@ fn strings_and_functions_stay_on_cpu() {
             "{stages}: {err}"
         );
     }
+    // As `select` items they are evaluated on the CPU on the rows the chain keeps.
+    check(
+        gpu,
+        "| where x > 0.0 | select s, l = length(s), h = hour(t), m = x % y, z = x * 2.0, c = concat(s, \"!\")",
+        SIZES,
+    );
 }
 
 fn stages_of(s: &str) -> (Vec<(ChainOp, SchemaRef)>, usize) {

@@ -60,7 +60,7 @@ fn consecutive_stages_fuse_and_the_rest_say_why_they_stay_on_the_cpu() {
         "{text}"
     );
     assert!(
-        text.contains("; GPU: fused chain of stages 1..3 (every batch)"),
+        text.contains("Filter: GPU (fused chain of stages 1..3: every non-empty batch; CPU evaluator otherwise), per worker"),
         "{text}"
     );
     assert!(text.contains("; CPU: string values"), "{text}");
@@ -77,7 +77,7 @@ fn auto_offloads_from_the_configured_batch_size() {
     assert!(
         physical
             .to_string()
-            .contains("batches of >= 50000 rows, smaller on the CPU")
+            .contains("fused chain of stages 1..3: batches of >= 50000 rows")
     );
     assert!(Offload::AtLeast(50_000).takes(50_000) && !Offload::AtLeast(50_000).takes(49_999));
     assert!(

@@ -17,13 +17,14 @@ use arrow_array::{
 };
 use arrow_buffer::{BooleanBuffer, Buffer, NullBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, DataType as ArrowType, SchemaRef, TimeUnit};
+use arrow_select::filter::FilterBuilder;
 use sluice_dsl::plan::DataType;
 
 use super::codegen::{ChainKernel, ChainOp, Class, OutputColumn, Unsupported, compile_chain};
 use super::kernel::{Access, Kernel};
 use super::submit::InFlight;
 use super::{Gpu, GpuError};
-use crate::expr::{ExprError, filter_batch, project_batch};
+use crate::expr::{ExprError, evaluate, filter_batch, project_batch};
 
 /// Why a chain could not run.
 #[derive(Debug, thiserror::Error)]
@@ -216,21 +217,6 @@ impl GpuChain {
         let out64 = &done.buffers[pending.reads.0];
         let outbits = &done.buffers[pending.reads.1];
         let bitbuf = |slot: usize| BooleanBuffer::new(outbits.clone(), slot * words * 32, rows);
-        let columns = self
-            .spec
-            .outputs
-            .iter()
-            .map(|out| match out {
-                OutputColumn::Input(c) => Arc::clone(batch.column(*c)),
-                OutputColumn::Computed { ty, slot, valid } => {
-                    let nulls =
-                        Some(NullBuffer::new(bitbuf(*valid))).filter(|n| n.null_count() > 0);
-                    computed(*ty, out64, *slot, rows, bitbuf(*slot), nulls)
-                }
-            })
-            .collect();
-        let options = RecordBatchOptions::new().with_row_count(Some(rows));
-        let full = RecordBatch::try_new_with_options(self.output_schema(batch), columns, &options)?;
         // Rows passed on by each stage: a `where` its cumulative mask, a `select` its input.
         let mut stage_rows = Vec::with_capacity(self.stages.len());
         let mut filter = 0;
@@ -245,12 +231,40 @@ impl GpuChain {
             }
             stage_rows.push(passed);
         }
-        let batch = match last_mask {
-            Some(mask) if (passed as usize) < rows => {
-                arrow_select::filter::filter_record_batch(&full, &BooleanArray::new(mask, None))?
-            }
-            _ => full,
+        // Keep the passing rows: input columns and GPU columns through one shared filter,
+        // CPU-only items evaluated on the kept input rows only.
+        let predicate = last_mask.filter(|_| (passed as usize) < rows).map(|mask| {
+            FilterBuilder::new(&BooleanArray::new(mask, None))
+                .optimize()
+                .build()
+        });
+        let kept_input = match &predicate {
+            Some(p) => p.filter_record_batch(batch)?,
+            None => batch.clone(),
         };
+        let columns = self
+            .spec
+            .outputs
+            .iter()
+            .map(|out| {
+                Ok(match out {
+                    OutputColumn::Input(c) => Arc::clone(kept_input.column(*c)),
+                    OutputColumn::Computed { ty, slot, valid } => {
+                        let nulls =
+                            Some(NullBuffer::new(bitbuf(*valid))).filter(|n| n.null_count() > 0);
+                        let all = computed(*ty, out64, *slot, rows, bitbuf(*slot), nulls);
+                        match &predicate {
+                            Some(p) => p.filter(&all)?,
+                            None => all,
+                        }
+                    }
+                    OutputColumn::Cpu(e) => evaluate(e, &kept_input)?,
+                })
+            })
+            .collect::<Result<Vec<_>, ChainError>>()?;
+        let options = RecordBatchOptions::new().with_row_count(Some(kept_input.num_rows()));
+        let batch =
+            RecordBatch::try_new_with_options(self.output_schema(batch), columns, &options)?;
         Ok((ChainOutput { batch, stage_rows }, stats))
     }
 

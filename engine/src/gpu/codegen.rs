@@ -12,8 +12,10 @@
 //! 4 `out64` computed 64-bit columns; 5 `outbits` filter masks, bool values, validity.
 //! Literals go through `consts`, so `x > 5` and `x > 7` share one cached kernel.
 //!
-//! What stays on the CPU (`Unsupported` says why): strings, scalar functions, float `%`
-//! (WGSL's `%` is not C's `fmod`), casts from or to strings.
+//! What the GPU cannot compute exactly (strings, scalar functions, float `%` — WGSL's `%` is
+//! not C's `fmod` —, casts from or to strings): in a `where`, the stage stays on the CPU
+//! (`Unsupported` says why); as a final `select` item, it is evaluated on the CPU on the rows
+//! the chain keeps (`OutputColumn::Cpu`).
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -72,6 +74,9 @@ pub struct InputColumn {
 pub enum OutputColumn {
     /// Taken from the input batch as it is (zero copy, any type, strings included).
     Input(usize),
+    /// An item the GPU cannot compute exactly (strings, functions), evaluated on the CPU on
+    /// the rows the chain keeps (its columns refer to the chain's input).
+    Cpu(TypedExpr),
     /// Computed: values in `out64` slot (I64/F64) or `outbits` slot (Bool), validity in
     /// `outbits` slot `valid`.
     Computed {
@@ -96,6 +101,17 @@ pub struct ChainKernel {
     pub inbits_slots: usize,
     pub out64_slots: usize,
     pub outbits_slots: usize,
+}
+
+impl ChainKernel {
+    /// Whether the GPU does anything for this chain (a mask or a computed column).
+    pub fn gpu_work(&self) -> bool {
+        self.filters > 0
+            || self
+                .outputs
+                .iter()
+                .any(|o| matches!(o, OutputColumn::Computed { .. }))
+    }
 }
 
 /// Compiles `ops` over an input whose columns are referenced by `TExpr::Column`.
@@ -144,8 +160,15 @@ pub fn compile_chain(ops: &[ChainOp], input_width: usize) -> Result<ChainKernel,
             outputs.push(OutputColumn::Input(c));
             continue;
         }
-        let class = class_of(e.ty).ok_or_else(|| Unsupported("a string result".into()))?;
-        let (v, k) = g.expr(e)?;
+        let mut trial = g.clone();
+        let (class, (v, k)) = match class_of(e.ty).map(|c| (c, trial.expr(e))) {
+            Some((class, Ok(names))) => (class, names),
+            _ => {
+                outputs.push(OutputColumn::Cpu(e.clone()));
+                continue;
+            }
+        };
+        g = trial;
         let valid = outbits;
         outbits += 1;
         g.bits_out(&mut decls, &mut stores, valid, &k);
@@ -216,7 +239,7 @@ fn substitute(e: &TypedExpr, env: &[Option<TypedExpr>]) -> TypedExpr {
     }
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Gen {
     body: String,
     next: usize,

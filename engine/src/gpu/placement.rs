@@ -266,6 +266,15 @@ pub fn place(plan: &LogicalPlan, config: &GpuConfig) -> Result<GpuPlan, Vec<Diag
         }
         for (start, ops) in chains {
             let end = start + ops.len();
+            let width = input_width(plan, stream, start);
+            if !compile_chain(&ops, width).is_ok_and(|k| k.gpu_work()) {
+                for s in &mut out.stages[si][start..end] {
+                    *s = StagePlace::Cpu(
+                        "nothing the GPU computes exactly (strings, functions)".into(),
+                    );
+                }
+                continue;
+            }
             let forced = config.mode == GpuMode::On
                 || stream.ops[start..end]
                     .iter()
