@@ -192,7 +192,7 @@ pub fn place(plan: &LogicalPlan, config: &GpuConfig) -> Result<GpuPlan, Vec<Diag
                 errors.push(no_gpu(Span::default(), "`gpu.mode = \"on\"`", &why));
             }
             for op in plan.streams.iter().flat_map(|s| &s.ops) {
-                if op.placement == Placement::Gpu {
+                if op.placement == Placement::Gpu && chain_op(&op.kind).is_some() {
                     errors.push(no_gpu(op.span, "a stage pinned with `@gpu`", &why));
                 }
             }
