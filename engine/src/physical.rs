@@ -17,7 +17,7 @@ use crate::aggregate::state::supported;
 use crate::arrow_schema_map::arrow_schema;
 use crate::cluster::ClusterSpec;
 use crate::config::{DebugConfig, EngineConfig, GpuMode};
-use crate::gpu::placement::{GpuPlan, Offload, StagePlace};
+use crate::gpu::placement::GpuPlan;
 use crate::route::balancer::{BalancerSettings, Policy, Site};
 
 /// A logical plan with the engine's decisions attached.
@@ -381,33 +381,6 @@ fn input_name(plan: &LogicalPlan, input: &InputRef) -> String {
     }
 }
 
-impl PhysicalPlan {
-    /// What `explain` adds to a `where`/`select` line about the GPU.
-    fn gpu_placement(&self, stream: usize, op: usize) -> String {
-        let gpu = &self.gpu;
-        match gpu.stages.get(stream).and_then(|s| s.get(op)) {
-            Some(StagePlace::Gpu(chain)) => {
-                let c = &gpu.chains[stream][*chain];
-                let when = match c.offload {
-                    Offload::Always => "every non-empty batch".to_string(),
-                    Offload::AtLeast(rows) => {
-                        format!("batches of >= {rows} rows")
-                    }
-                };
-                format!(
-                    "GPU (fused chain of stages {}..{}: {when}; CPU evaluator otherwise)",
-                    c.start + 1,
-                    c.end
-                )
-            }
-            Some(StagePlace::Cpu(why)) if gpu.mode != GpuMode::Off && !why.is_empty() => {
-                format!("; CPU: {why}")
-            }
-            _ => String::new(),
-        }
-    }
-}
-
 impl fmt::Display for PhysicalPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let plan = &self.logical;
@@ -473,7 +446,7 @@ impl fmt::Display for PhysicalPlan {
                 .position(|s| std::ptr::eq(s, stream))
                 .unwrap_or(0);
             for (op_index, op) in stream.ops.iter().enumerate() {
-                let place = self.gpu_placement(stream_index, op_index);
+                let place = self.gpu.explain_stage(stream_index, op_index);
                 match &op.kind {
                     OpKind::Filter(_) if place.starts_with("GPU") => {
                         writeln!(f, "  Filter: {place}, per worker")?

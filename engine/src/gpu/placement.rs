@@ -79,6 +79,29 @@ impl GpuPlan {
         self.chains.get(stream)?.iter().find(|c| c.start == op)
     }
 
+    /// What `explain` says about stage `op` of stream `stream`: `GPU (...)` when it is in a
+    /// chain, `; CPU: why` when it could have been and is not, else nothing.
+    pub fn explain_stage(&self, stream: usize, op: usize) -> String {
+        match self.stages.get(stream).and_then(|s| s.get(op)) {
+            Some(StagePlace::Gpu(chain)) => {
+                let c = &self.chains[stream][*chain];
+                let when = match c.offload {
+                    Offload::Always => "every non-empty batch".to_string(),
+                    Offload::AtLeast(rows) => format!("batches of >= {rows} rows"),
+                };
+                format!(
+                    "GPU (fused chain of stages {}..{}: {when}; CPU evaluator otherwise)",
+                    c.start + 1,
+                    c.end
+                )
+            }
+            Some(StagePlace::Cpu(why)) if self.mode != GpuMode::Off && !why.is_empty() => {
+                format!("; CPU: {why}")
+            }
+            _ => String::new(),
+        }
+    }
+
     /// One line for logs and `explain`.
     pub fn summary(&self) -> String {
         let mode = match self.mode {
