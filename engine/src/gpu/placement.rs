@@ -27,6 +27,10 @@ pub enum Offload {
     Always,
     /// Batches of at least this many rows.
     AtLeast(usize),
+    /// No batch (`auto` and the calibration found the CPU faster). The chain operator still
+    /// exists so every process of a cluster builds the same dataflow whatever its own
+    /// calibration measured (timely needs identical graphs).
+    Never,
 }
 
 impl Offload {
@@ -34,6 +38,7 @@ impl Offload {
         match self {
             Offload::Always => rows > 0,
             Offload::AtLeast(min) => rows >= min.max(1),
+            Offload::Never => false,
         }
     }
 }
@@ -85,7 +90,15 @@ impl GpuPlan {
         match self.stages.get(stream).and_then(|s| s.get(op)) {
             Some(StagePlace::Gpu(chain)) => {
                 let c = &self.chains[stream][*chain];
+                if c.offload == Offload::Never {
+                    let why = match &self.calibration {
+                        Some(Err(_)) => "the calibration failed",
+                        _ => "the calibration found the CPU faster",
+                    };
+                    return format!("; CPU: auto: {why}");
+                }
                 let when = match c.offload {
+                    Offload::Never => "no batch".to_string(),
                     Offload::Always => "every non-empty batch".to_string(),
                     Offload::AtLeast(rows) => format!("batches of >= {rows} rows"),
                 };
@@ -344,12 +357,15 @@ pub fn place(plan: &LogicalPlan, config: &GpuConfig) -> Result<GpuPlan, Vec<Diag
                 }
             }
             None => {
-                let why = match &out.calibration {
-                    Some(Err(_)) => "auto: the calibration failed",
-                    _ => "auto: the calibration found the CPU faster",
-                };
+                let index = out.chains[si].len();
+                out.chains[si].push(ChainPlan {
+                    start,
+                    end,
+                    offload: Offload::Never,
+                    input_width: input_width(plan, &plan.streams[si], start),
+                });
                 for s in &mut out.stages[si][start..end] {
-                    *s = StagePlace::Cpu(why.into());
+                    *s = StagePlace::Gpu(index);
                 }
             }
         }
