@@ -12,9 +12,22 @@ missing=()
 command -v python3 >/dev/null || missing+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 command -v cc >/dev/null || missing+=(gcc)
+# The GPU tests run on Mesa's lavapipe (Vulkan on the CPU) when there is no GPU.
+dpkg -s mesa-vulkan-drivers >/dev/null 2>&1 || missing+=(mesa-vulkan-drivers)
+dpkg -s libvulkan1 >/dev/null 2>&1 || missing+=(libvulkan1)
 if ((${#missing[@]})); then
   sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
   $sudo apt-get update -qq && $sudo apt-get install -y -qq "${missing[@]}"
+fi
+# Pin lavapipe unless a Vulkan driver was chosen or an NVIDIA one is installed; a 0700
+# runtime dir silences a harmless Mesa warning.
+if [ -z "${VK_ICD_FILENAMES:-}" ] && [ -z "${VK_DRIVER_FILES:-}" ] \
+  && ! ls /usr/share/vulkan/icd.d/ /etc/vulkan/icd.d/ 2>/dev/null | grep -q nvidia; then
+  for icd in /usr/share/vulkan/icd.d/lvp_icd.*.json; do [ -e "$icd" ] && export VK_ICD_FILENAMES="$icd"; done
+fi
+if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
+  export XDG_RUNTIME_DIR="${TMPDIR:-/tmp}/sluice-xdg-$(id -u)"
+  mkdir -p -m 0700 "$XDG_RUNTIME_DIR"
 fi
 command -v cargo >/dev/null || { echo "cargo not found: install Rust >= 1.88 with rustup" >&2; exit 1; }
 

@@ -10,13 +10,14 @@ use arrow_schema::SchemaRef;
 use sluice_dsl::ast::Span;
 use sluice_dsl::diagnostic::Diagnostic;
 use sluice_dsl::plan::{
-    AggFunc, ConnectorSpec, Format, InputRef, LogicalPlan, OpKind, Placement, RouteKind, SinkMode,
+    AggFunc, ConnectorSpec, Format, InputRef, LogicalPlan, OpKind, RouteKind, SinkMode,
 };
 
 use crate::aggregate::state::supported;
 use crate::arrow_schema_map::arrow_schema;
 use crate::cluster::ClusterSpec;
 use crate::config::{DebugConfig, EngineConfig, GpuMode};
+use crate::gpu::placement::GpuPlan;
 use crate::route::balancer::{BalancerSettings, Policy, Site};
 
 /// A logical plan with the engine's decisions attached.
@@ -41,6 +42,8 @@ pub struct PhysicalPlan {
     pub metrics_listen: Option<SocketAddr>,
     /// How long past its event time a row may still change the output (`commit_horizon`).
     pub commit_horizon_ms: Option<i64>,
+    /// Which `where`/`select` stages run on the GPU (`gpu/placement.rs`).
+    pub gpu: GpuPlan,
 }
 
 impl PhysicalPlan {
@@ -102,13 +105,6 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
             ));
         }
         for (index, op) in stream.ops.iter().enumerate() {
-            if op.placement == Placement::Gpu {
-                errors.push(unsupported(
-                    "a stage pinned with `@gpu`",
-                    op.span,
-                    "this build has no GPU runtime; remove `@gpu` or use `@cpu`",
-                ));
-            }
             match &op.kind {
                 OpKind::Filter(_) | OpKind::Project(_) | OpKind::Route(_) => {}
                 OpKind::Join {
@@ -223,16 +219,13 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
             );
         }
     }
-    if config.gpu.mode == GpuMode::On {
-        errors.push(
-            Diagnostic::error(
-                "E0402",
-                "`gpu.mode = \"on\"` needs a GPU runtime, which this build does not have",
-                Span::default(),
-            )
-            .with_hint("use `--gpu auto` or `--gpu off`"),
-        );
-    }
+    let gpu = match crate::gpu::placement::place(plan, &config.gpu) {
+        Ok(gpu) => gpu,
+        Err(diags) => {
+            errors.extend(diags);
+            GpuPlan::default()
+        }
+    };
     let metrics_listen = match &config.metrics.listen {
         None => None,
         Some(listen) => match listen.parse::<SocketAddr>() {
@@ -311,6 +304,7 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
         },
         metrics_listen,
         commit_horizon_ms: crate::commit_horizon::commit_horizon_ms(plan),
+        gpu,
     })
 }
 
@@ -398,6 +392,9 @@ impl fmt::Display for PhysicalPlan {
                 self.batch_size
             )?;
         }
+        if self.gpu.mode != GpuMode::Off {
+            writeln!(f, "{}", self.gpu.summary())?;
+        }
         for source in plan.sources.iter().chain(&plan.tables) {
             let how = match &source.connector {
                 ConnectorSpec::File { path } if source.quoted_newlines => {
@@ -450,14 +447,27 @@ impl fmt::Display for PhysicalPlan {
             } else {
                 writeln!(f, "Stream {} <- {}", stream.name, inputs.join(", "))?;
             }
-            for op in &stream.ops {
+            let stream_index = plan
+                .streams
+                .iter()
+                .position(|s| std::ptr::eq(s, stream))
+                .unwrap_or(0);
+            for (op_index, op) in stream.ops.iter().enumerate() {
+                let place = self.gpu.explain_stage(stream_index, op_index);
                 match &op.kind {
-                    OpKind::Filter(_) => {
-                        writeln!(f, "  Filter: vectorised on Arrow kernels, per worker")?
+                    OpKind::Filter(_) if place.starts_with("GPU") => {
+                        writeln!(f, "  Filter: {place}, per worker")?
                     }
+                    OpKind::Project(items) if place.starts_with("GPU") => {
+                        writeln!(f, "  Project: {} columns, {place}, per worker", items.len())?
+                    }
+                    OpKind::Filter(_) => writeln!(
+                        f,
+                        "  Filter: vectorised on Arrow kernels, per worker{place}"
+                    )?,
                     OpKind::Project(items) => writeln!(
                         f,
-                        "  Project: {} columns, vectorised, per worker",
+                        "  Project: {} columns, vectorised, per worker{place}",
                         items.len()
                     )?,
                     OpKind::Aggregate {
