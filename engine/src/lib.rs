@@ -14,6 +14,7 @@ pub mod connectors;
 pub mod dataflow;
 pub mod expr;
 pub mod flow;
+pub mod gpu;
 pub mod metrics;
 pub mod physical;
 pub mod route;

@@ -411,6 +411,7 @@ pub fn build_streams<'scope>(
                             stats,
                             context,
                             rows_out,
+                            gpu: None,
                         },
                         shared.clone(),
                     )

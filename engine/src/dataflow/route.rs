@@ -30,6 +30,8 @@ use timely::progress::Antichain;
 use super::BatchStream;
 use crate::config::DebugConfig;
 use crate::expr::{ExprError, evaluate};
+use crate::gpu::Gpu;
+use crate::gpu::geo::site_distances;
 use crate::route::balancer::{Balancer, BalancerSettings, Site};
 use crate::route::stats::RouteStats;
 use crate::route::{LoadReport, Routed, hash_targets, split_by_target};
@@ -49,6 +51,8 @@ pub struct RouteSpec {
     pub context: String,
     /// Rows this worker received through the route (the stage's "rows out").
     pub rows_out: Arc<crate::metrics::RowCounter>,
+    /// Where placement put the geo distances of a batch: the GPU, or `None` for the CPU.
+    pub gpu: Option<&'static Gpu>,
 }
 
 /// Extension trait: send every record to the worker its route picks.
@@ -205,7 +209,15 @@ impl Router {
         match &spec.kind {
             RouteKind::Geo { lat, lon } => {
                 let balancer = self.balancer.as_mut().expect("geo route has a balancer");
-                geo_targets(balancer, lat, lon, batch, &spec.stats, &mut self.targets)?;
+                geo_targets(
+                    balancer,
+                    lat,
+                    lon,
+                    batch,
+                    &spec.stats,
+                    &mut self.targets,
+                    spec.gpu,
+                )?;
             }
             RouteKind::Hash(keys) => self.targets = hash_targets(keys, batch, n)?,
             RouteKind::RoundRobin => {
@@ -222,6 +234,9 @@ impl Router {
     }
 }
 
+/// The balancer's choice for every row of `batch`; with `gpu`, the distances from every row to
+/// every site come from one kernel for the whole batch (f32, see `crate::gpu::geo`), and if
+/// the GPU fails the batch is routed on the CPU.
 fn geo_targets(
     balancer: &mut Balancer,
     lat: &TypedExpr,
@@ -229,17 +244,31 @@ fn geo_targets(
     batch: &RecordBatch,
     stats: &RouteStats,
     targets: &mut Vec<u32>,
+    gpu: Option<&Gpu>,
 ) -> Result<(), ExprError> {
     let (lat, lon) = (evaluate(lat, batch)?, evaluate(lon, batch)?);
     let (lat, lon) = (
         lat.as_primitive::<Float64Type>(),
         lon.as_primitive::<Float64Type>(),
     );
+    let value = |a: &arrow_array::Float64Array, i: usize| {
+        if a.is_valid(i) { a.value(i) } else { f64::NAN }
+    };
+    let rows = batch.num_rows();
+    let distances = gpu.filter(|_| rows > 0).and_then(|gpu| {
+        let f32s = |a| (0..rows).map(|i| value(a, i) as f32).collect::<Vec<f32>>();
+        site_distances(gpu, &f32s(lat), &f32s(lon), &balancer.site_coordinates())
+            .inspect_err(|e| tracing::warn!("geo distances on the GPU failed, using the CPU: {e}"))
+            .ok()
+    });
+    let sites = balancer.workers();
     let (mut nearest, mut metres) = (0u64, 0f64);
-    for i in 0..batch.num_rows() {
-        let value =
-            |a: &arrow_array::Float64Array| if a.is_valid(i) { a.value(i) } else { f64::NAN };
-        let choice = balancer.choose(value(lat), value(lon));
+    for i in 0..rows {
+        let choice = match &distances {
+            Some(d) => balancer
+                .choose_with_distances(d[i * sites..(i + 1) * sites].iter().map(|&x| f64::from(x))),
+            None => balancer.choose(value(lat, i), value(lon, i)),
+        };
         targets.push(choice.worker as u32);
         nearest += u64::from(choice.nearest);
         if choice.distance_km.is_finite() {
