@@ -399,3 +399,112 @@ impl Receiver {
         reports
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, Float64Array, RecordBatch};
+    use arrow_schema::{DataType as ArrowType, Field, Schema};
+    use sluice_dsl::plan::{DataType, TExpr, TypedExpr};
+
+    use super::*;
+    use crate::route::balancer::Policy;
+
+    fn col(i: usize) -> TypedExpr {
+        TypedExpr {
+            kind: TExpr::Column(i, format!("c{i}")),
+            ty: DataType::Float,
+            nullable: true,
+        }
+    }
+
+    /// Nearest-worker routing with GPU distances picks the CPU's worker for every record but
+    /// near-ties (sites within the f32 kernel's tolerance of each other), nulls included.
+    #[test]
+    fn gpu_distances_route_like_the_cpu() {
+        let Some(gpu) = Gpu::for_tests("gpu_distances_route_like_the_cpu") else {
+            return;
+        };
+        let sites: Vec<Site> = [
+            (40.71, -74.01),
+            (41.88, -87.63),
+            (34.05, -118.24),
+            (29.76, -95.37),
+        ]
+        .into_iter()
+        .map(|(lat, lon)| Site {
+            lat,
+            lon,
+            capacity: 1.0,
+        })
+        .collect();
+        let settings = BalancerSettings {
+            policy: Policy::Nearest,
+            slack: 0.05,
+            window_rows: 65_536,
+            max_backlog_rows: u64::MAX,
+            adaptive: false,
+        };
+        let n = 20_000;
+        let lat = Float64Array::from_iter(
+            (0..n).map(|i| (i % 97 != 0).then(|| 25.0 + (i as f64 * 0.618).fract() * 25.0)),
+        );
+        let lon = Float64Array::from_iter(
+            (0..n).map(|i| Some(-125.0 + (i as f64 * 0.414).fract() * 55.0)),
+        );
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("lat", ArrowType::Float64, true),
+            Field::new("lon", ArrowType::Float64, true),
+        ]));
+        let columns: Vec<ArrayRef> = vec![Arc::new(lat.clone()), Arc::new(lon.clone())];
+        let batch = RecordBatch::try_new(schema, columns).unwrap();
+        let route = |gpu: Option<&Gpu>| {
+            let mut balancer = Balancer::new(sites.clone(), settings);
+            let stats = RouteStats::new(sites.len());
+            let mut targets = Vec::new();
+            geo_targets(
+                &mut balancer,
+                &col(0),
+                &col(1),
+                &batch,
+                &stats,
+                &mut targets,
+                gpu,
+            )
+            .unwrap();
+            (targets, stats.nearest.load(Ordering::Relaxed))
+        };
+        let (cpu, cpu_nearest) = route(None);
+        let (on_gpu, gpu_nearest) = route(Some(gpu));
+        assert_eq!(cpu.len(), n);
+        let mut differ = 0;
+        for (i, (&a, &b)) in cpu.iter().zip(&on_gpu).enumerate() {
+            if a != b {
+                differ += 1;
+                let d = |w: u32| haversine_at(&lat, &lon, i, &sites[w as usize]);
+                assert!(
+                    (d(a) - d(b)).abs() <= 1e-3 * d(a) + 0.02,
+                    "row {i}: cpu {a} gpu {b}"
+                );
+            }
+        }
+        assert!(
+            differ <= n / 1000,
+            "{differ} of {n} rows routed differently"
+        );
+        // Null points have no distance: worker 0 on both paths, and not counted as nearest.
+        let nulls = (0..n).filter(|i| i % 97 == 0).count();
+        assert!((0..n).step_by(97).all(|i| cpu[i] == 0 && on_gpu[i] == 0));
+        assert_eq!(
+            (cpu_nearest, gpu_nearest),
+            ((n - nulls) as u64, (n - nulls) as u64)
+        );
+    }
+
+    fn haversine_at(lat: &Float64Array, lon: &Float64Array, i: usize, site: &Site) -> f64 {
+        use arrow_array::Array;
+        let v = |a: &Float64Array| if a.is_valid(i) { a.value(i) } else { f64::NAN };
+        crate::expr::haversine(v(lat), v(lon), site.lat, site.lon)
+    }
+}

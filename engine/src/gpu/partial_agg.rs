@@ -14,8 +14,10 @@
 //! - min/max over ints, timestamps, durations, bools and floats: a u64 key in the CPU's order
 //!   (floats: total order, NaN canonical), high word then low word in two passes.
 //!
-//! Batches of 2^31 rows or more, or whose accumulators exceed one storage binding, are split
-//! into chunks whose partials merge on the CPU.
+//! `batch_partials` splits a batch whose values exceed one storage binding (or 2^31 rows)
+//! into chunks whose partials merge on the CPU. Accumulators are dense per group (a float sum
+//! takes 536 bytes a group), so a batch with more groups than one binding holds is refused
+//! (`KernelError::TooLarge`) and its caller folds it on the CPU.
 
 use arrow_array::{Array, ArrayRef};
 
@@ -347,8 +349,7 @@ pub fn batch_partials(
     let limit = max_rows
         .unwrap_or(usize::MAX)
         .min(gpu.info().max_buffer_bytes as usize / 8)
-        .min((1 << 31) - 1)
-        .max(1);
+        .clamp(1, (1 << 31) - 1);
     if group_ids.is_empty() {
         return Ok(inputs.iter().map(|_| Vec::new()).collect());
     }
