@@ -22,8 +22,12 @@
 //! Every transfer is counted ([`TransferTotals`]) for the metrics.
 //!
 //! Module map: `device.rs` (adapter, device, [`AdapterSummary`]), `pool.rs` (buffer pools),
-//! `kernel.rs` (pipeline cache, dispatch grid), `submit.rs` (upload, dispatch, readback).
+//! `kernel.rs` (pipeline cache, dispatch grid), `submit.rs` (upload, dispatch, readback),
+//! `codegen.rs` (typed expressions to WGSL), `chain.rs` (a fused `where`/`select` chain on a
+//! batch, GPU or CPU).
 
+pub mod chain;
+pub mod codegen;
 mod device;
 mod kernel;
 mod pool;
@@ -54,7 +58,8 @@ pub enum GpuError {
     MissingFeature(&'static str),
 }
 
-// Kernels on top of the runtime (geo distance, per-batch partial aggregates).
+// Kernels on top of the runtime: geo distance (`geo.rs`), per-batch partial aggregates
+// (`partial_agg.rs`), what they refuse (`limits.rs`).
 pub mod geo;
 #[cfg(test)]
 mod kernel_tests;
