@@ -42,6 +42,8 @@ pub struct WindowState {
     /// Output: keys, window_start, window_end, aggregates.
     schema: SchemaRef,
     batch_size: usize,
+    /// Where each window's per-batch partials are computed; `None`: CPU.
+    gpu: Option<&'static crate::gpu::Gpu>,
 }
 
 /// Rows of an inserted batch that arrived too late.
@@ -68,7 +70,14 @@ impl WindowState {
             closed_until: hashbrown::HashMap::new(),
             schema,
             batch_size,
+            gpu: None,
         }
+    }
+
+    /// Computes each window's per-batch partials on `gpu` (`gpu::stage::stage_gpu`).
+    pub fn with_gpu(mut self, gpu: Option<&'static crate::gpu::Gpu>) -> WindowState {
+        self.gpu = gpu;
+        self
     }
 
     /// Whether any window is still open.
@@ -150,7 +159,7 @@ impl WindowState {
             } else {
                 take_record_batch(batch, &UInt32Array::from(rows))?
             };
-            table.update(&rows)?;
+            table.update_placed(&rows, self.gpu)?;
         }
         if !session_rows.is_empty() {
             let rows = if session_rows.len() == batch.num_rows() {
@@ -238,7 +247,10 @@ impl WindowState {
         for (members, start, end) in closed {
             let mut table =
                 GroupTable::new(&self.keys, &self.aggs)?.with_time_column(Some(self.time_column));
-            table.update(&take_record_batch(&rows, &UInt32Array::from(members))?)?;
+            table.update_placed(
+                &take_record_batch(&rows, &UInt32Array::from(members))?,
+                self.gpu,
+            )?;
             out.extend(self.result(&table, |_| (start, end))?);
         }
         Ok(out)

@@ -257,6 +257,7 @@ pub fn build_streams<'scope>(
                             context,
                             rows_out,
                             late,
+                            gpu: None,
                         },
                         shared.clone(),
                     )
@@ -392,6 +393,7 @@ pub fn build_streams<'scope>(
                         time_column: plan.time_columns[index][op_index],
                         context,
                         rows_out,
+                        gpu: None,
                     },
                     shared.clone(),
                 ),

@@ -65,3 +65,4 @@ pub mod geo;
 mod kernel_tests;
 pub mod limits;
 pub mod partial_agg;
+pub mod stage;
