@@ -445,10 +445,5 @@ fn engine_config(args: &EngineArgs, cluster: ClusterSpec) -> Result<EngineConfig
         config.metrics.listen = Some(listen.clone());
     }
     config.validate()?;
-    if config.gpu.mode == GpuMode::Auto {
-        tracing::info!(
-            "gpu.mode = auto: this build has no GPU runtime, every stage runs on the CPU"
-        );
-    }
     Ok(config)
 }

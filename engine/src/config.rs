@@ -66,6 +66,9 @@ pub struct GpuConfig {
     /// Default: `auto`.
     #[serde(default)]
     pub mode: GpuMode,
+    /// `auto` only: offload batches of at least this many rows, without calibrating.
+    #[serde(default)]
+    pub min_batch_rows: Option<usize>,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -74,7 +77,7 @@ pub enum GpuMode {
     /// Offload where a start-up calibration shows the GPU faster; CPU otherwise.
     #[default]
     Auto,
-    /// Require a GPU.
+    /// Require a GPU: every stage the GPU can run exactly runs there.
     On,
     /// Never use a GPU.
     Off,

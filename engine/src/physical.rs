@@ -10,13 +10,14 @@ use arrow_schema::SchemaRef;
 use sluice_dsl::ast::Span;
 use sluice_dsl::diagnostic::Diagnostic;
 use sluice_dsl::plan::{
-    AggFunc, ConnectorSpec, Format, InputRef, LogicalPlan, OpKind, Placement, RouteKind, SinkMode,
+    AggFunc, ConnectorSpec, Format, InputRef, LogicalPlan, OpKind, RouteKind, SinkMode,
 };
 
 use crate::aggregate::state::supported;
 use crate::arrow_schema_map::arrow_schema;
 use crate::cluster::ClusterSpec;
 use crate::config::{DebugConfig, EngineConfig, GpuMode};
+use crate::gpu::placement::{GpuPlan, Offload, StagePlace};
 use crate::route::balancer::{BalancerSettings, Policy, Site};
 
 /// A logical plan with the engine's decisions attached.
@@ -41,6 +42,8 @@ pub struct PhysicalPlan {
     pub metrics_listen: Option<SocketAddr>,
     /// How long past its event time a row may still change the output (`commit_horizon`).
     pub commit_horizon_ms: Option<i64>,
+    /// Which `where`/`select` stages run on the GPU (`gpu/placement.rs`).
+    pub gpu: GpuPlan,
 }
 
 impl PhysicalPlan {
@@ -101,13 +104,6 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
             ));
         }
         for (index, op) in stream.ops.iter().enumerate() {
-            if op.placement == Placement::Gpu {
-                errors.push(unsupported(
-                    "a stage pinned with `@gpu`",
-                    op.span,
-                    "this build has no GPU runtime; remove `@gpu` or use `@cpu`",
-                ));
-            }
             match &op.kind {
                 OpKind::Filter(_) | OpKind::Project(_) | OpKind::Route(_) => {}
                 OpKind::Join {
@@ -229,16 +225,13 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
             );
         }
     }
-    if config.gpu.mode == GpuMode::On {
-        errors.push(
-            Diagnostic::error(
-                "E0402",
-                "`gpu.mode = \"on\"` needs a GPU runtime, which this build does not have",
-                Span::default(),
-            )
-            .with_hint("use `--gpu auto` or `--gpu off`"),
-        );
-    }
+    let gpu = match crate::gpu::placement::place(plan, &config.gpu) {
+        Ok(gpu) => gpu,
+        Err(diags) => {
+            errors.extend(diags);
+            GpuPlan::default()
+        }
+    };
     let metrics_listen = match &config.metrics.listen {
         None => None,
         Some(listen) => match listen.parse::<SocketAddr>() {
@@ -317,6 +310,7 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
         },
         metrics_listen,
         commit_horizon_ms: crate::commit_horizon::commit_horizon_ms(plan),
+        gpu,
     })
 }
 
@@ -387,6 +381,33 @@ fn input_name(plan: &LogicalPlan, input: &InputRef) -> String {
     }
 }
 
+impl PhysicalPlan {
+    /// What `explain` adds to a `where`/`select` line about the GPU.
+    fn gpu_placement(&self, stream: usize, op: usize) -> String {
+        let gpu = &self.gpu;
+        match gpu.stages.get(stream).and_then(|s| s.get(op)) {
+            Some(StagePlace::Gpu(chain)) => {
+                let c = &gpu.chains[stream][*chain];
+                let when = match c.offload {
+                    Offload::Always => "every batch".to_string(),
+                    Offload::AtLeast(rows) => {
+                        format!("batches of >= {rows} rows, smaller on the CPU")
+                    }
+                };
+                format!(
+                    "; GPU: fused chain of stages {}..{} ({when})",
+                    c.start + 1,
+                    c.end
+                )
+            }
+            Some(StagePlace::Cpu(why)) if gpu.mode != GpuMode::Off && !why.is_empty() => {
+                format!("; CPU: {why}")
+            }
+            _ => String::new(),
+        }
+    }
+}
+
 impl fmt::Display for PhysicalPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let plan = &self.logical;
@@ -403,6 +424,9 @@ impl fmt::Display for PhysicalPlan {
                 "physical plan: workers={n} batch_size={}",
                 self.batch_size
             )?;
+        }
+        if self.gpu.mode != GpuMode::Off {
+            writeln!(f, "{}", self.gpu.summary())?;
         }
         for source in plan.sources.iter().chain(&plan.tables) {
             let how = match &source.connector {
@@ -443,14 +467,21 @@ impl fmt::Display for PhysicalPlan {
             } else {
                 writeln!(f, "Stream {} <- {}", stream.name, inputs.join(", "))?;
             }
-            for op in &stream.ops {
+            let stream_index = plan
+                .streams
+                .iter()
+                .position(|s| std::ptr::eq(s, stream))
+                .unwrap_or(0);
+            for (op_index, op) in stream.ops.iter().enumerate() {
+                let place = self.gpu_placement(stream_index, op_index);
                 match &op.kind {
-                    OpKind::Filter(_) => {
-                        writeln!(f, "  Filter: vectorised on Arrow kernels, per worker")?
-                    }
+                    OpKind::Filter(_) => writeln!(
+                        f,
+                        "  Filter: vectorised on Arrow kernels, per worker{place}"
+                    )?,
                     OpKind::Project(items) => writeln!(
                         f,
-                        "  Project: {} columns, vectorised, per worker",
+                        "  Project: {} columns, vectorised, per worker{place}",
                         items.len()
                     )?,
                     OpKind::Aggregate {

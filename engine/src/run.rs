@@ -44,6 +44,8 @@ pub struct RunShared {
     /// Statistics of every `route` operator, per stream (`None` for other operators).
     pub route_stats: Vec<Vec<Option<Arc<RouteStats>>>>,
     pub failures: Failures,
+    /// Counters of every GPU chain, per stream, at the chain's first stage.
+    pub gpu_stages: Vec<Vec<Option<Arc<metrics::gpu::GpuStage>>>>,
     /// Rows in flight through exchanges; sources pause while it is saturated.
     pub flow: crate::flow::FlowControl,
     /// When the run started (timelines, debug hooks).
@@ -123,6 +125,7 @@ impl RunShared {
             partition_lag: metrics::PartitionLag::default(),
             route_stats,
             failures: Failures::default(),
+            gpu_stages: metrics::gpu::gpu_stages(plan),
             // A few batches per local worker in flight keep every worker busy; only exchanges
             // between this process's workers are counted (`flow.rs`).
             flow: crate::flow::FlowControl::new(

@@ -7,6 +7,7 @@
 mod aggregate;
 mod distinct;
 mod filter;
+mod gpu_chain;
 mod interval_join;
 mod join;
 mod key_by;
@@ -33,6 +34,7 @@ use crate::run::RunShared;
 pub use aggregate::{AggregateBatches, AggregateSpec};
 pub use distinct::{DistinctRows, DistinctSpec};
 pub use filter::FilterBatches;
+pub use gpu_chain::{GpuChainBatches, GpuChainSpec};
 pub use interval_join::{IntervalJoin, IntervalJoinSpec};
 pub use join::{JoinSpec, JoinTable};
 pub use key_by::KeyBy;
@@ -107,6 +109,47 @@ pub fn build<'scope>(
 /// `open_source` in a run, in-memory rows in a test (`crate::testing`).
 pub type OpenReader<'a> =
     &'a dyn Fn(usize, &SourceNode, SourceContext) -> Result<Box<dyn SourceReader>, ConnectorError>;
+
+/// The operator spec of GPU chain `chain` of stream `index`.
+fn gpu_chain_spec(
+    plan: &PhysicalPlan,
+    shared: &Arc<RunShared>,
+    index: usize,
+    chain: &crate::gpu::placement::ChainPlan,
+) -> GpuChainSpec {
+    let node = &plan.logical.streams[index];
+    let range = chain.start..chain.end;
+    let stages = node.ops[range.clone()]
+        .iter()
+        .zip(&plan.arrow_schemas[index][range.clone()])
+        .map(|(op, schema)| {
+            let op = match &op.kind {
+                OpKind::Filter(p) => crate::gpu::codegen::ChainOp::Filter(p.clone()),
+                OpKind::Project(items) => crate::gpu::codegen::ChainOp::Project(items.clone()),
+                other => unreachable!("placement chains only where/select, not {other:?}"),
+            };
+            (op, schema.clone())
+        })
+        .collect();
+    let keywords: Vec<&str> = node.ops[range.clone()]
+        .iter()
+        .map(|o| o.kind.keyword())
+        .collect();
+    GpuChainSpec {
+        stages,
+        input_width: chain.input_width,
+        offload: chain.offload,
+        context: format!(
+            "stream `{}`, GPU chain `{}`",
+            node.name,
+            keywords.join(" | ")
+        ),
+        rows_out: shared.operator_rows[index][range.clone()].to_vec(),
+        metrics: shared.gpu_stages[index][chain.start]
+            .clone()
+            .unwrap_or_default(),
+    }
+}
 
 /// One worker's graph without its sinks: what `build` writes to sinks and `crate::testing`
 /// captures.
@@ -222,7 +265,17 @@ pub fn build_streams<'scope>(
         } else {
             scope.concatenate(inputs)
         };
+        let mut chain_end = 0;
         for (op_index, op) in node.ops.iter().enumerate() {
+            if op_index < chain_end {
+                continue; // inside a GPU chain built below
+            }
+            if let Some(chain) = plan.gpu.chain_at(index, op_index) {
+                chain_end = chain.end;
+                stream =
+                    stream.gpu_chain(gpu_chain_spec(plan, shared, index, chain), shared.clone());
+                continue;
+            }
             let context = format!("stream `{}`, stage `{}`", node.name, op.kind.keyword());
             let rows_out = shared.operator_rows[index][op_index].clone();
             stream = match &op.kind {

@@ -196,9 +196,23 @@ impl GpuChain {
 
     /// Waits for `pending` (submitted for `batch`) and assembles the output batch.
     pub fn finish(&self, batch: &RecordBatch, pending: Pending) -> Result<ChainOutput, ChainError> {
+        Ok(self.finish_timed(batch, pending)?.0)
+    }
+
+    /// [`GpuChain::finish`], with the submission's (ns submit to readback, bytes up, bytes down).
+    pub fn finish_timed(
+        &self,
+        batch: &RecordBatch,
+        pending: Pending,
+    ) -> Result<(ChainOutput, (u64, u64, u64)), ChainError> {
         let rows = pending.rows;
         let words = words_of(rows);
         let done = pending.flight.wait()?;
+        let stats = (
+            done.elapsed.as_nanos() as u64,
+            done.bytes_up,
+            done.bytes_down,
+        );
         let out64 = &done.buffers[pending.reads.0];
         let outbits = &done.buffers[pending.reads.1];
         let bitbuf = |slot: usize| BooleanBuffer::new(outbits.clone(), slot * words * 32, rows);
@@ -237,7 +251,7 @@ impl GpuChain {
             }
             _ => full,
         };
-        Ok(ChainOutput { batch, stage_rows })
+        Ok((ChainOutput { batch, stage_rows }, stats))
     }
 
     /// The same chain stage by stage on the CPU evaluator.

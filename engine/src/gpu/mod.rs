@@ -24,12 +24,15 @@
 //! Module map: `device.rs` (adapter, device, [`AdapterSummary`]), `pool.rs` (buffer pools),
 //! `kernel.rs` (pipeline cache, dispatch grid), `submit.rs` (upload, dispatch, readback),
 //! `codegen.rs` (typed expressions to WGSL), `chain.rs` (a fused `where`/`select` chain on a
-//! batch, GPU or CPU).
+//! batch, GPU or CPU), `calibrate.rs` (start-up CPU vs GPU timing for `auto`),
+//! `placement.rs` (which stages run on the GPU, fused how, from which batch size).
 
+pub mod calibrate;
 pub mod chain;
 pub mod codegen;
 mod device;
 mod kernel;
+pub mod placement;
 mod pool;
 mod submit;
 

@@ -48,10 +48,13 @@
 //!   it went to (`route by geo` only).
 //! - `sluice_route_worker_load_rows{stream, index, worker}` — rows each worker processed in its
 //!   latest load-report epoch (`[route.geo] epoch_ms`).
+//! - `sluice_gpu_*` — GPU chains: batches by placement, offload share, GPU seconds, transfer
+//!   bytes and bytes per second, the adapter (`gpu.rs`).
 //! - `sluice_uptime_seconds` — seconds since the run started.
 //! - `sluice_workers` — workers of the run, over all processes (each process of a
 //!   multi-process run serves only its own counters, on port + its index).
 
+pub mod gpu;
 mod latency;
 mod partition_lag;
 mod registry;
@@ -96,6 +99,7 @@ pub fn serve(
     shared: Arc<RunShared>,
 ) -> std::io::Result<MetricsServer> {
     let mut registry = Registry::default();
+    registry.register_collector(Box::new(gpu::GpuCollector::new(plan, &shared.gpu_stages)));
     registry.register_collector(Box::new(RunCollector::new(plan, shared)));
     MetricsServer::start(listener, registry)
 }

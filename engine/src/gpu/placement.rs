@@ -1,0 +1,327 @@
+//! Placement: which `where`/`select` stages run on the GPU, fused into which chains, and when.
+//!
+//! Why decided at planning: `sluice explain` shows it, and a stage pinned with `@gpu` that
+//! cannot run there (no adapter, or an expression the codegen cannot do exactly) is an error
+//! before anything runs. Rules:
+//! - `mode = off`: everything on the CPU (`@gpu` included: off is the run's override).
+//! - `@cpu`: that stage on the CPU. Other `where`/`select` stages join the current chain when
+//!   the chain still compiles with them (`codegen::compile_chain`), else start a new one or
+//!   stay on the CPU with the codegen's reason.
+//! - `mode = on` or a `@gpu` stage in the chain: every batch of the chain on the GPU.
+//! - `mode = auto`: batches of at least `[gpu] min_batch_rows`, or else the calibration's
+//!   threshold, on the GPU; smaller ones on the CPU. No threshold (CPU always faster): CPU.
+//! - No adapter: `auto` runs on the CPU with one log line; `on` and `@gpu` are errors (E0402).
+
+use sluice_dsl::ast::Span;
+use sluice_dsl::diagnostic::Diagnostic;
+use sluice_dsl::plan::{InputRef, LogicalPlan, OpKind, Placement, StreamNode};
+
+use super::calibrate::{self, Calibration};
+use super::codegen::{ChainOp, compile_chain};
+use super::{AdapterSummary, Gpu};
+use crate::config::{GpuConfig, GpuMode};
+
+/// When a chain's batches go to the GPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Offload {
+    Always,
+    /// Batches of at least this many rows.
+    AtLeast(usize),
+}
+
+impl Offload {
+    pub fn takes(self, rows: usize) -> bool {
+        match self {
+            Offload::Always => rows > 0,
+            Offload::AtLeast(min) => rows >= min.max(1),
+        }
+    }
+}
+
+/// Consecutive stages `start..end` of a stream run as one fused GPU chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainPlan {
+    pub start: usize,
+    pub end: usize,
+    pub offload: Offload,
+    /// Width of the chain's input (columns).
+    pub input_width: usize,
+}
+
+/// Where one stage runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StagePlace {
+    /// Not a `where`/`select` stage.
+    Other,
+    /// On the CPU, and why.
+    Cpu(String),
+    /// In chain number `.0` of its stream.
+    Gpu(usize),
+}
+
+/// The GPU side of a physical plan.
+#[derive(Clone, Debug, Default)]
+pub struct GpuPlan {
+    pub mode: GpuMode,
+    pub adapter: Option<AdapterSummary>,
+    /// Why there is no usable adapter, when one was looked for.
+    pub unavailable: Option<String>,
+    pub calibration: Option<Result<Calibration, String>>,
+    /// Per stream, per stage.
+    pub stages: Vec<Vec<StagePlace>>,
+    /// Per stream.
+    pub chains: Vec<Vec<ChainPlan>>,
+}
+
+impl GpuPlan {
+    /// The chain that starts at stage `op` of stream `stream`, if any.
+    pub fn chain_at(&self, stream: usize, op: usize) -> Option<&ChainPlan> {
+        self.chains.get(stream)?.iter().find(|c| c.start == op)
+    }
+
+    /// One line for logs and `explain`.
+    pub fn summary(&self) -> String {
+        let mode = match self.mode {
+            GpuMode::Auto => "auto",
+            GpuMode::On => "on",
+            GpuMode::Off => "off",
+        };
+        let mut line = format!("GPU: mode {mode}");
+        if let Some(a) = &self.adapter {
+            line += &format!(", adapter {a}");
+        }
+        if let Some(why) = &self.unavailable {
+            line += &format!(", no usable adapter ({why}): every stage on the CPU");
+        }
+        match &self.calibration {
+            Some(Ok(c)) => line += &format!(", calibration: {c}"),
+            Some(Err(e)) => line += &format!(", calibration failed: {e}"),
+            None => {}
+        }
+        line
+    }
+}
+
+fn chain_op(kind: &OpKind) -> Option<ChainOp> {
+    match kind {
+        OpKind::Filter(p) => Some(ChainOp::Filter(p.clone())),
+        OpKind::Project(items) => Some(ChainOp::Project(items.clone())),
+        _ => None,
+    }
+}
+
+/// Columns of the input of stage `index` of `stream`.
+fn input_width(plan: &LogicalPlan, stream: &StreamNode, index: usize) -> usize {
+    if index > 0 {
+        return stream.ops[index - 1].schema.fields.len();
+    }
+    match stream.inputs.first() {
+        Some(InputRef::Source(i)) => plan.sources[*i].schema.fields.len(),
+        Some(InputRef::Table(i)) => plan.tables[*i].schema.fields.len(),
+        Some(InputRef::Stream(i)) => plan.streams[*i].schema.fields.len(),
+        None => 0,
+    }
+}
+
+fn no_gpu(span: Span, what: &str, why: &str) -> Diagnostic {
+    Diagnostic::error("E0402", format!("{what} needs a GPU: {why}"), span)
+        .with_label("no usable GPU")
+        .with_hint(
+            "install a Vulkan driver (Debian: mesa-vulkan-drivers for the CPU's lavapipe), \
+             or use `--gpu auto` / `--gpu off` or `@cpu`",
+        )
+}
+
+/// Decides placement for every `where`/`select` stage of `plan`.
+pub fn place(plan: &LogicalPlan, config: &GpuConfig) -> Result<GpuPlan, Vec<Diagnostic>> {
+    let mut out = GpuPlan {
+        mode: config.mode,
+        stages: plan
+            .streams
+            .iter()
+            .map(|s| {
+                s.ops
+                    .iter()
+                    .map(|op| match chain_op(&op.kind) {
+                        None => StagePlace::Other,
+                        Some(_) if config.mode == GpuMode::Off => {
+                            StagePlace::Cpu("gpu.mode = off".into())
+                        }
+                        Some(_) if op.placement == Placement::Cpu => {
+                            StagePlace::Cpu("pinned with @cpu".into())
+                        }
+                        Some(_) => StagePlace::Cpu(String::new()),
+                    })
+                    .collect()
+            })
+            .collect(),
+        chains: vec![Vec::new(); plan.streams.len()],
+        ..GpuPlan::default()
+    };
+    let candidates = out
+        .stages
+        .iter()
+        .flatten()
+        .any(|s| *s == StagePlace::Cpu(String::new()));
+    if config.mode == GpuMode::Off || (!candidates && config.mode == GpuMode::Auto) {
+        out.stages.iter_mut().flatten().for_each(|s| {
+            if *s == StagePlace::Cpu(String::new()) {
+                *s = StagePlace::Cpu("no GPU needed".into());
+            }
+        });
+        return Ok(out);
+    }
+    let gpu = Gpu::shared().and_then(|g| {
+        if g.info().f64 && g.info().i64 {
+            Ok(g)
+        } else {
+            Err(super::GpuError::MissingFeature(
+                "SHADER_F64 and SHADER_INT64",
+            ))
+        }
+    });
+    let gpu = match gpu {
+        Ok(gpu) => {
+            out.adapter = Some(gpu.info().clone());
+            gpu
+        }
+        Err(e) => {
+            let why = e.to_string();
+            let mut errors = Vec::new();
+            if config.mode == GpuMode::On {
+                errors.push(no_gpu(Span::default(), "`gpu.mode = \"on\"`", &why));
+            }
+            for op in plan.streams.iter().flat_map(|s| &s.ops) {
+                if op.placement == Placement::Gpu {
+                    errors.push(no_gpu(op.span, "a stage pinned with `@gpu`", &why));
+                }
+            }
+            if !errors.is_empty() {
+                return Err(errors);
+            }
+            tracing::info!(
+                "gpu.mode = auto: no usable GPU adapter ({why}); every stage runs on the CPU"
+            );
+            out.stages.iter_mut().flatten().for_each(|s| {
+                if *s == StagePlace::Cpu(String::new()) {
+                    *s = StagePlace::Cpu("no GPU adapter".into());
+                }
+            });
+            out.unavailable = Some(why);
+            return Ok(out);
+        }
+    };
+    let mut errors = Vec::new();
+    let mut pinned = Vec::new();
+    for (si, stream) in plan.streams.iter().enumerate() {
+        let mut current: Option<(usize, Vec<ChainOp>)> = None;
+        let mut chains = Vec::new();
+        for (i, op) in stream.ops.iter().enumerate() {
+            let candidate = out.stages[si][i] == StagePlace::Cpu(String::new());
+            let Some(this) = chain_op(&op.kind).filter(|_| candidate) else {
+                if let Some(c) = current.take() {
+                    chains.push(c);
+                }
+                continue;
+            };
+            let extended = current.as_ref().map(|(start, ops)| {
+                let mut ops = ops.clone();
+                ops.push(this.clone());
+                (*start, ops)
+            });
+            match extended {
+                Some((start, ops))
+                    if compile_chain(&ops, input_width(plan, stream, start)).is_ok() =>
+                {
+                    current = Some((start, ops));
+                }
+                _ => {
+                    if let Some(c) = current.take() {
+                        chains.push(c);
+                    }
+                    match compile_chain(std::slice::from_ref(&this), input_width(plan, stream, i)) {
+                        Ok(_) => current = Some((i, vec![this])),
+                        Err(why) => {
+                            if op.placement == Placement::Gpu {
+                                errors.push(
+                                    Diagnostic::error(
+                                        "E0409",
+                                        format!("this `@gpu` stage cannot run on the GPU: {why}"),
+                                        op.span,
+                                    )
+                                    .with_label("not computable exactly on the GPU")
+                                    .with_hint(
+                                        "remove `@gpu` (the engine then runs it on the CPU)",
+                                    ),
+                                );
+                            }
+                            out.stages[si][i] = StagePlace::Cpu(why.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(c) = current.take() {
+            chains.push(c);
+        }
+        for (start, ops) in chains {
+            let end = start + ops.len();
+            let forced = config.mode == GpuMode::On
+                || stream.ops[start..end]
+                    .iter()
+                    .any(|op| op.placement == Placement::Gpu);
+            pinned.push((si, start, end, forced));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let needs_calibration = config.mode == GpuMode::Auto
+        && config.min_batch_rows.is_none()
+        && pinned.iter().any(|(_, _, _, forced)| !forced);
+    if needs_calibration {
+        let result = calibrate::shared(gpu);
+        match &result {
+            Ok(c) => tracing::info!("GPU calibration: {c}"),
+            Err(e) => tracing::warn!("GPU calibration failed: {e}; auto stages run on the CPU"),
+        }
+        out.calibration = Some(result);
+    }
+    for (si, start, end, forced) in pinned {
+        let offload = if forced {
+            Some(Offload::Always)
+        } else if let Some(rows) = config.min_batch_rows {
+            Some(Offload::AtLeast(rows))
+        } else {
+            match &out.calibration {
+                Some(Ok(c)) => c.min_rows.map(Offload::AtLeast),
+                _ => None,
+            }
+        };
+        match offload {
+            Some(offload) => {
+                let index = out.chains[si].len();
+                out.chains[si].push(ChainPlan {
+                    start,
+                    end,
+                    offload,
+                    input_width: input_width(plan, &plan.streams[si], start),
+                });
+                for s in &mut out.stages[si][start..end] {
+                    *s = StagePlace::Gpu(index);
+                }
+            }
+            None => {
+                let why = match &out.calibration {
+                    Some(Err(_)) => "auto: the calibration failed",
+                    _ => "auto: the calibration found the CPU faster",
+                };
+                for s in &mut out.stages[si][start..end] {
+                    *s = StagePlace::Cpu(why.into());
+                }
+            }
+        }
+    }
+    tracing::info!("{}", out.summary());
+    Ok(out)
+}
