@@ -2,9 +2,10 @@
 //! (`aggregate`, windowed or not): given the run's `[gpu] mode` and the stage's `@gpu`/`@cpu`,
 //! the GPU to use or `None` for the CPU.
 //!
-//! Why `auto` keeps them on the CPU: on the 2-core lavapipe machine the measured round trip
-//! of both kernels never beats the CPU path at any batch size (benches/README.md, GPU
-//! section), and no calibration for them exists yet; `on` or `@gpu` puts them on the GPU.
+//! Why `auto` keeps them on the CPU: on the 2-core lavapipe machine the partial aggregates
+//! are 10-15x slower than the CPU at every batch size and the geo kernels at most 1.6x faster
+//! than one CPU thread while using the same cores (benches/README.md, GPU section), and no
+//! calibration for them exists yet; `on` or `@gpu` puts them on the GPU.
 
 use sluice_dsl::plan::Placement;
 
