@@ -66,6 +66,30 @@ impl ExactSum {
         }
     }
 
+    /// A sum from bucket totals computed elsewhere — the GPU's `partial_sum_float` kernel
+    /// splits each value into the same buckets as [`ExactSum::add`] — and the flags of the
+    /// special values seen.
+    pub fn from_buckets(
+        buckets: impl IntoIterator<Item = (u16, i128)>,
+        nan: bool,
+        pos_inf: bool,
+        neg_inf: bool,
+    ) -> ExactSum {
+        let mut sum = ExactSum {
+            nan,
+            pos_inf,
+            neg_inf,
+            ..ExactSum::default()
+        };
+        for (index, value) in buckets {
+            if value != 0 {
+                sum.add_to_bucket(index, value);
+            }
+        }
+        sum.normalise();
+        sum
+    }
+
     /// Adds another partial sum (from another worker).
     pub fn merge(&mut self, other: &ExactSum) {
         self.nan |= other.nan;

@@ -5,6 +5,7 @@
 //! every worker), so a group lookup is one hash of a byte slice whatever the key types.
 
 pub mod exact_sum;
+mod gpu_update;
 pub mod state;
 pub mod value_aggs;
 pub mod window;
@@ -44,6 +45,8 @@ pub struct GroupTable {
     group_keys: Vec<Box<[u8]>>,
     columns: Vec<AggColumn>,
     group_ids: Vec<u32>,
+    /// Scratch of `update_on_gpu`: table group -> its dense number in the batch (u32::MAX: none).
+    dense_of: Vec<u32>,
     /// Input column with each row's event time (for `first`/`last`).
     time_column: Option<usize>,
 }
@@ -67,6 +70,7 @@ impl GroupTable {
             group_keys: Vec::new(),
             columns: aggs.iter().map(AggColumn::new).collect(),
             group_ids: Vec::new(),
+            dense_of: Vec::new(),
             time_column: None,
         };
         if table.converter.is_none() {
@@ -96,6 +100,17 @@ impl GroupTable {
 
     /// Folds one batch into the groups.
     pub fn update(&mut self, batch: &RecordBatch) -> Result<(), GroupError> {
+        let group_ids = self.batch_group_ids(batch)?;
+        for c in 0..self.columns.len() {
+            self.update_column(c, batch, &group_ids)?;
+        }
+        self.group_ids = group_ids;
+        Ok(())
+    }
+
+    /// Each row's group number (new groups added); the returned vector is `self.group_ids`'
+    /// allocation, to be put back.
+    fn batch_group_ids(&mut self, batch: &RecordBatch) -> Result<Vec<u32>, GroupError> {
         let rows = batch.num_rows();
         let mut group_ids = std::mem::take(&mut self.group_ids);
         group_ids.clear();
@@ -114,18 +129,26 @@ impl GroupTable {
                 }
             }
         }
-        for (column, call) in self.columns.iter_mut().zip(&self.aggs) {
-            let arg = call.arg.as_ref().map(|a| evaluate(a, batch)).transpose()?;
-            let times = self.time_column.map(|c| {
-                batch
-                    .column(c)
-                    .as_primitive::<TimestampMillisecondType>()
-                    .values()
-                    .as_ref()
-            });
-            column.update(&group_ids, arg.as_ref(), times);
-        }
-        self.group_ids = group_ids;
+        Ok(group_ids)
+    }
+
+    /// Folds one batch into aggregate column `c` on the CPU.
+    fn update_column(
+        &mut self,
+        c: usize,
+        batch: &RecordBatch,
+        group_ids: &[u32],
+    ) -> Result<(), GroupError> {
+        let call = &self.aggs[c];
+        let arg = call.arg.as_ref().map(|a| evaluate(a, batch)).transpose()?;
+        let times = self.time_column.map(|t| {
+            batch
+                .column(t)
+                .as_primitive::<TimestampMillisecondType>()
+                .values()
+                .as_ref()
+        });
+        self.columns[c].update(group_ids, arg.as_ref(), times);
         Ok(())
     }
 
@@ -216,4 +239,6 @@ pub enum GroupError {
     Expr(#[from] ExprError),
     #[error(transparent)]
     Arrow(#[from] ArrowError),
+    #[error(transparent)]
+    Gpu(#[from] crate::gpu::limits::KernelError),
 }

@@ -326,7 +326,7 @@ fn fold_extreme<T: Copy>(
 }
 
 /// i64 view of an int, timestamp, duration or bool column.
-fn int_values(arg: &ArrayRef) -> std::borrow::Cow<'_, [i64]> {
+pub(crate) fn int_values(arg: &ArrayRef) -> std::borrow::Cow<'_, [i64]> {
     match arg.data_type() {
         ArrowType::Int64 => arg.as_primitive::<Int64Type>().values().as_ref().into(),
         ArrowType::Timestamp(..) => arg
@@ -351,7 +351,7 @@ fn int_values(arg: &ArrayRef) -> std::borrow::Cow<'_, [i64]> {
 }
 
 /// f64 view of a float column, or its ints converted (avg and percentile of ints).
-fn float_values(arg: &ArrayRef) -> std::borrow::Cow<'_, [f64]> {
+pub(crate) fn float_values(arg: &ArrayRef) -> std::borrow::Cow<'_, [f64]> {
     match arg.data_type() {
         ArrowType::Float64 => arg.as_primitive::<Float64Type>().values().as_ref().into(),
         _ => arg

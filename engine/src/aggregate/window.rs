@@ -42,6 +42,8 @@ pub struct WindowState {
     /// Output: keys, window_start, window_end, aggregates.
     schema: SchemaRef,
     batch_size: usize,
+    /// Where each window's per-batch partials are computed; `None`: CPU.
+    gpu: Option<&'static crate::gpu::Gpu>,
 }
 
 /// Rows of an inserted batch that arrived too late.
@@ -68,7 +70,14 @@ impl WindowState {
             closed_until: hashbrown::HashMap::new(),
             schema,
             batch_size,
+            gpu: None,
         }
+    }
+
+    /// Computes each window's per-batch partials on `gpu` (`gpu::stage::stage_gpu`).
+    pub fn with_gpu(mut self, gpu: Option<&'static crate::gpu::Gpu>) -> WindowState {
+        self.gpu = gpu;
+        self
     }
 
     /// Whether any window is still open.
@@ -158,7 +167,7 @@ impl WindowState {
                             .with_time_column(Some(self.time_column)),
                     ),
                 };
-                table.update(&sorted.slice(offset, rows.len()))?;
+                table.update_placed(&sorted.slice(offset, rows.len()), self.gpu)?;
                 offset += rows.len();
             }
         }
@@ -253,7 +262,10 @@ impl WindowState {
         for (members, start, end) in closed {
             let mut table =
                 GroupTable::new(&self.keys, &self.aggs)?.with_time_column(Some(self.time_column));
-            table.update(&take_record_batch(&rows, &UInt32Array::from(members))?)?;
+            table.update_placed(
+                &take_record_batch(&rows, &UInt32Array::from(members))?,
+                self.gpu,
+            )?;
             out.push(self.result(&table, |_| (start, end))?);
         }
         Ok(out)

@@ -29,6 +29,8 @@ pub struct AggregateSpec {
     pub time_column: Option<usize>,
     pub context: String,
     pub rows_out: Arc<crate::metrics::RowCounter>,
+    /// Where the per-batch partials are computed (`gpu::stage::stage_gpu`); `None`: CPU.
+    pub gpu: Option<&'static crate::gpu::Gpu>,
 }
 
 /// Extension trait: aggregate a bounded stream of batches per group.
@@ -48,6 +50,7 @@ impl<'scope> AggregateBatches for BatchStream<'scope> {
             time_column,
             context,
             rows_out,
+            gpu,
         } = spec;
         let global = keys.is_empty();
         let new_table = {
@@ -74,7 +77,7 @@ impl<'scope> AggregateBatches for BatchStream<'scope> {
                     input.for_each(|_, data| {
                         for batch in data.drain(..) {
                             if let Some(t) = table.as_mut()
-                                && let Err(e) = t.update(&batch)
+                                && let Err(e) = t.update_placed(&batch, gpu)
                             {
                                 partial_shared.failures.record(&partial_context, e);
                             }

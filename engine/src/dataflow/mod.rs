@@ -299,6 +299,8 @@ pub fn build_streams<'scope>(
             }
             let context = format!("stream `{}`, stage `{}`", node.name, op.kind.keyword());
             let rows_out = shared.operator_rows[index][op_index].clone();
+            // Aggregates, windows and `route by geo` have GPU kernels too (`gpu/stage.rs`).
+            let stage_gpu = crate::gpu::stage::stage_gpu(plan.gpu.mode, op.placement);
             stream = match &op.kind {
                 OpKind::Filter(predicate) => {
                     stream.filter_batches(predicate.clone(), context, rows_out, shared.clone())
@@ -331,6 +333,7 @@ pub fn build_streams<'scope>(
                             context,
                             rows_out,
                             late,
+                            gpu: stage_gpu,
                         },
                         shared.clone(),
                     )
@@ -501,6 +504,7 @@ pub fn build_streams<'scope>(
                         time_column: plan.time_columns[index][op_index],
                         context,
                         rows_out,
+                        gpu: stage_gpu,
                     },
                     shared.clone(),
                 ),
@@ -520,6 +524,7 @@ pub fn build_streams<'scope>(
                             stats,
                             context,
                             rows_out,
+                            gpu: stage_gpu,
                         },
                         shared.clone(),
                     )

@@ -30,6 +30,8 @@ use timely::progress::Antichain;
 use super::BatchStream;
 use crate::config::DebugConfig;
 use crate::expr::{ExprError, evaluate};
+use crate::gpu::Gpu;
+use crate::gpu::geo::site_distances;
 use crate::route::balancer::{Balancer, BalancerSettings, Site};
 use crate::route::stats::RouteStats;
 use crate::route::{LoadReport, Routed, hash_targets, split_by_target};
@@ -49,6 +51,8 @@ pub struct RouteSpec {
     pub context: String,
     /// Rows this worker received through the route (the stage's "rows out").
     pub rows_out: Arc<crate::metrics::RowCounter>,
+    /// Where placement put the geo distances of a batch: the GPU, or `None` for the CPU.
+    pub gpu: Option<&'static Gpu>,
 }
 
 /// Extension trait: send every record to the worker its route picks.
@@ -205,7 +209,15 @@ impl Router {
         match &spec.kind {
             RouteKind::Geo { lat, lon } => {
                 let balancer = self.balancer.as_mut().expect("geo route has a balancer");
-                geo_targets(balancer, lat, lon, batch, &spec.stats, &mut self.targets)?;
+                geo_targets(
+                    balancer,
+                    lat,
+                    lon,
+                    batch,
+                    &spec.stats,
+                    &mut self.targets,
+                    spec.gpu,
+                )?;
             }
             RouteKind::Hash(keys) => self.targets = hash_targets(keys, batch, n)?,
             RouteKind::RoundRobin => {
@@ -222,6 +234,9 @@ impl Router {
     }
 }
 
+/// The balancer's choice for every row of `batch`; with `gpu`, the distances from every row to
+/// every site come from one kernel for the whole batch (f32, see `crate::gpu::geo`), and if
+/// the GPU fails the batch is routed on the CPU.
 fn geo_targets(
     balancer: &mut Balancer,
     lat: &TypedExpr,
@@ -229,17 +244,31 @@ fn geo_targets(
     batch: &RecordBatch,
     stats: &RouteStats,
     targets: &mut Vec<u32>,
+    gpu: Option<&Gpu>,
 ) -> Result<(), ExprError> {
     let (lat, lon) = (evaluate(lat, batch)?, evaluate(lon, batch)?);
     let (lat, lon) = (
         lat.as_primitive::<Float64Type>(),
         lon.as_primitive::<Float64Type>(),
     );
+    let value = |a: &arrow_array::Float64Array, i: usize| {
+        if a.is_valid(i) { a.value(i) } else { f64::NAN }
+    };
+    let rows = batch.num_rows();
+    let distances = gpu.filter(|_| rows > 0).and_then(|gpu| {
+        let f32s = |a| (0..rows).map(|i| value(a, i) as f32).collect::<Vec<f32>>();
+        site_distances(gpu, &f32s(lat), &f32s(lon), &balancer.site_coordinates())
+            .inspect_err(|e| tracing::warn!("geo distances on the GPU failed, using the CPU: {e}"))
+            .ok()
+    });
+    let sites = balancer.workers();
     let (mut nearest, mut metres) = (0u64, 0f64);
-    for i in 0..batch.num_rows() {
-        let value =
-            |a: &arrow_array::Float64Array| if a.is_valid(i) { a.value(i) } else { f64::NAN };
-        let choice = balancer.choose(value(lat), value(lon));
+    for i in 0..rows {
+        let choice = match &distances {
+            Some(d) => balancer
+                .choose_with_distances(d[i * sites..(i + 1) * sites].iter().map(|&x| f64::from(x))),
+            None => balancer.choose(value(lat, i), value(lon, i)),
+        };
         targets.push(choice.worker as u32);
         nearest += u64::from(choice.nearest);
         if choice.distance_km.is_finite() {
@@ -368,5 +397,114 @@ impl Receiver {
         self.in_epoch.iter_mut().for_each(|c| *c = 0);
         self.epoch_started = Instant::now();
         reports
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, Float64Array, RecordBatch};
+    use arrow_schema::{DataType as ArrowType, Field, Schema};
+    use sluice_dsl::plan::{DataType, TExpr, TypedExpr};
+
+    use super::*;
+    use crate::route::balancer::Policy;
+
+    fn col(i: usize) -> TypedExpr {
+        TypedExpr {
+            kind: TExpr::Column(i, format!("c{i}")),
+            ty: DataType::Float,
+            nullable: true,
+        }
+    }
+
+    /// Nearest-worker routing with GPU distances picks the CPU's worker for every record but
+    /// near-ties (sites within the f32 kernel's tolerance of each other), nulls included.
+    #[test]
+    fn gpu_distances_route_like_the_cpu() {
+        let Some(gpu) = Gpu::for_tests("gpu_distances_route_like_the_cpu") else {
+            return;
+        };
+        let sites: Vec<Site> = [
+            (40.71, -74.01),
+            (41.88, -87.63),
+            (34.05, -118.24),
+            (29.76, -95.37),
+        ]
+        .into_iter()
+        .map(|(lat, lon)| Site {
+            lat,
+            lon,
+            capacity: 1.0,
+        })
+        .collect();
+        let settings = BalancerSettings {
+            policy: Policy::Nearest,
+            slack: 0.05,
+            window_rows: 65_536,
+            max_backlog_rows: u64::MAX,
+            adaptive: false,
+        };
+        let n = 20_000;
+        let lat = Float64Array::from_iter(
+            (0..n).map(|i| (i % 97 != 0).then(|| 25.0 + (i as f64 * 0.618).fract() * 25.0)),
+        );
+        let lon = Float64Array::from_iter(
+            (0..n).map(|i| Some(-125.0 + (i as f64 * 0.414).fract() * 55.0)),
+        );
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("lat", ArrowType::Float64, true),
+            Field::new("lon", ArrowType::Float64, true),
+        ]));
+        let columns: Vec<ArrayRef> = vec![Arc::new(lat.clone()), Arc::new(lon.clone())];
+        let batch = RecordBatch::try_new(schema, columns).unwrap();
+        let route = |gpu: Option<&Gpu>| {
+            let mut balancer = Balancer::new(sites.clone(), settings);
+            let stats = RouteStats::new(sites.len());
+            let mut targets = Vec::new();
+            geo_targets(
+                &mut balancer,
+                &col(0),
+                &col(1),
+                &batch,
+                &stats,
+                &mut targets,
+                gpu,
+            )
+            .unwrap();
+            (targets, stats.nearest.load(Ordering::Relaxed))
+        };
+        let (cpu, cpu_nearest) = route(None);
+        let (on_gpu, gpu_nearest) = route(Some(gpu));
+        assert_eq!(cpu.len(), n);
+        let mut differ = 0;
+        for (i, (&a, &b)) in cpu.iter().zip(&on_gpu).enumerate() {
+            if a != b {
+                differ += 1;
+                let d = |w: u32| haversine_at(&lat, &lon, i, &sites[w as usize]);
+                assert!(
+                    (d(a) - d(b)).abs() <= 1e-3 * d(a) + 0.02,
+                    "row {i}: cpu {a} gpu {b}"
+                );
+            }
+        }
+        assert!(
+            differ <= n / 1000,
+            "{differ} of {n} rows routed differently"
+        );
+        // Null points have no distance: worker 0 on both paths, and not counted as nearest.
+        let nulls = (0..n).filter(|i| i % 97 == 0).count();
+        assert!((0..n).step_by(97).all(|i| cpu[i] == 0 && on_gpu[i] == 0));
+        assert_eq!(
+            (cpu_nearest, gpu_nearest),
+            ((n - nulls) as u64, (n - nulls) as u64)
+        );
+    }
+
+    fn haversine_at(lat: &Float64Array, lon: &Float64Array, i: usize, site: &Site) -> f64 {
+        use arrow_array::Array;
+        let v = |a: &Float64Array| if a.is_valid(i) { a.value(i) } else { f64::NAN };
+        crate::expr::haversine(v(lat), v(lon), site.lat, site.lon)
     }
 }

@@ -38,6 +38,8 @@ pub struct WindowSpec {
     pub rows_out: Arc<crate::metrics::RowCounter>,
     /// Where late rows go (the stream's source's dead-letter output).
     pub late: Option<Arc<DeadLetterSink>>,
+    /// Where each window's per-batch partials are computed; `None`: CPU.
+    pub gpu: Option<&'static crate::gpu::Gpu>,
 }
 
 /// Extension trait: event-time windowed aggregation.
@@ -64,7 +66,8 @@ impl<'scope> WindowBatches for BatchStream<'scope> {
                 spec.time_column,
                 spec.schema.clone(),
                 spec.batch_size,
-            );
+            )
+            .with_gpu(spec.gpu);
             let encoder = Encoder::new(Format::Jsonl, &spec.input_schema);
             // The earliest time at which results may still be emitted.
             let mut held: Option<Capability<u64>> = None;

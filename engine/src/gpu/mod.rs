@@ -60,3 +60,12 @@ pub enum GpuError {
     #[error("the GPU adapter lacks {0}")]
     MissingFeature(&'static str),
 }
+
+// Kernels on top of the runtime: geo distance (`geo.rs`), per-batch partial aggregates
+// (`partial_agg.rs`), what they refuse (`limits.rs`).
+pub mod geo;
+#[cfg(test)]
+mod kernel_tests;
+pub mod limits;
+pub mod partial_agg;
+pub mod stage;

@@ -114,10 +114,28 @@ impl Balancer {
     /// Chooses the worker for a record at (lat, lon). A NaN coordinate has no nearest worker:
     /// it goes to the least loaded one.
     pub fn choose(&mut self, lat: f64, lon: f64) -> Choice {
-        let n = self.sites.len();
         for (j, site) in self.sites.iter().enumerate() {
             self.distances[j] = haversine(lat, lon, site.lat, site.lon);
         }
+        self.choose_by_distances()
+    }
+
+    /// Like [`Balancer::choose`], with the record's distance to each site (in site order)
+    /// computed elsewhere: by the GPU kernel for a whole batch (`crate::gpu::geo`).
+    pub fn choose_with_distances(&mut self, distances: impl IntoIterator<Item = f64>) -> Choice {
+        for (slot, d) in self.distances.iter_mut().zip(distances) {
+            *slot = d;
+        }
+        self.choose_by_distances()
+    }
+
+    /// Sites as (lat, lon), in worker order.
+    pub fn site_coordinates(&self) -> Vec<(f64, f64)> {
+        self.sites.iter().map(|s| (s.lat, s.lon)).collect()
+    }
+
+    fn choose_by_distances(&mut self) -> Choice {
+        let n = self.sites.len();
         let distances = &self.distances;
         self.order
             .sort_by(|&a, &b| distances[a].total_cmp(&distances[b]).then(a.cmp(&b)));
