@@ -110,9 +110,7 @@ sink o2 = stdout as csv <- j
     let messages: Vec<String> = errors.iter().map(|d| d.message.clone()).collect();
     assert_eq!(
         messages,
-        [
-            "reading a `table` as a stream cannot run in this version of the engine",
-        ]
+        ["reading a `table` as a stream cannot run in this version of the engine",]
     );
     for (d, word) in errors.iter().zip(["stream j"]) {
         assert_eq!(d.code, "E0401");
