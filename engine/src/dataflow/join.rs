@@ -326,13 +326,24 @@ fn lookup(
     let mut found: Vec<Option<usize>> = vec![None; batch.num_rows()];
     let mut payloads: Vec<Vec<u8>> = Vec::new();
     cursor.rewind_keys(storage);
+    // Rows with the same key (and lookup time) share one table row: a batch has far fewer
+    // distinct keys than rows, and each payload is decoded once.
+    let mut previous: Option<(&[u8], Option<u64>, Option<usize>)> = None;
     for i in order {
         let key = encoded[i].as_ref().expect("filtered on Some");
+        let limit = held.times.as_ref().map(|t| t[i]);
+        if let Some((k, l, result)) = previous
+            && k == key.as_slice()
+            && l == limit
+        {
+            found[i] = result;
+            continue;
+        }
+        previous = Some((key.as_slice(), limit, None));
         cursor.seek_key(storage, key);
         if cursor.get_key(storage) != Some(key) {
             continue;
         }
-        let limit = held.times.as_ref().map(|t| t[i]);
         cursor.rewind_vals(storage);
         let mut current: Option<&Vec<u8>> = None;
         while let Some(val) = cursor.get_val(storage) {
@@ -349,6 +360,7 @@ fn lookup(
         }
         if let Some(row) = current {
             found[i] = Some(payloads.len());
+            previous = Some((key.as_slice(), limit, found[i]));
             payloads.push(row.clone());
         }
     }
