@@ -318,11 +318,18 @@ fn lookup(
 ) -> Result<RecordBatch, Box<dyn std::error::Error + Send + Sync>> {
     let batch = &held.batch;
     let encoded = keys.encode(spec, batch)?;
+    // Without lookup times, the rows of one key all see the same table row: look up each
+    // distinct key once (its first row) and copy the result to the others afterwards.
+    let mut first_of: hashbrown::HashMap<&[u8], usize> = hashbrown::HashMap::new();
+    let mut order: Vec<usize> = Vec::new();
+    for (i, key) in encoded.iter().enumerate() {
+        let Some(key) = key else { continue };
+        if held.times.is_some() || first_of.try_insert(key.as_slice(), i).is_ok() {
+            order.push(i);
+        }
+    }
     // Seek keys in order: a cursor only moves forward.
-    let mut order: Vec<usize> = (0..batch.num_rows())
-        .filter(|i| encoded[*i].is_some())
-        .collect();
-    order.sort_by(|a, b| encoded[*a].cmp(&encoded[*b]));
+    order.sort_unstable_by(|a, b| encoded[*a].cmp(&encoded[*b]));
     let mut found: Vec<Option<usize>> = vec![None; batch.num_rows()];
     let mut payloads: Vec<Vec<u8>> = Vec::new();
     cursor.rewind_keys(storage);
@@ -365,6 +372,13 @@ fn lookup(
         }
     }
 
+    if held.times.is_none() {
+        for (i, key) in encoded.iter().enumerate() {
+            if let Some(key) = key {
+                found[i] = found[first_of[key.as_slice()]];
+            }
+        }
+    }
     let (mut left_rows, mut right_rows) = (Vec::new(), Vec::new());
     for (i, f) in found.iter().enumerate() {
         match f {
