@@ -93,6 +93,22 @@ def test_auto_with_a_threshold_offloads_large_batches_only(gpu, tmp_path):
     assert auto == off
 
 
+def test_auto_leaves_a_software_adapter_unopened_unless_asked(gpu, tmp_path):
+    """`auto` without a threshold or `@gpu` does not open (or calibrate on) an adapter of
+    device type Cpu (lavapipe); `on` still uses it. On a real GPU, auto opens it."""
+    pipeline = ROOT / "pipelines" / "flights_speed.sluice"
+    on = run_sluice("explain", pipeline, "--gpu", "on").stdout
+    software = ", Cpu, " in on
+    auto = run_sluice("explain", pipeline).stdout
+    if software:
+        assert "is a software one on the CPU cores" in auto and "calibration" not in auto, auto
+        assert "CPU: software adapter only" in auto, auto
+        assert "GPU (fused chain" in on, on
+    else:
+        assert "adapter " in auto and "software" not in auto, auto
+    assert run_in(pipeline, tmp_path / "auto") == run_in(pipeline, tmp_path / "off", "--gpu", "off")
+
+
 def test_no_adapter_auto_runs_on_cpu_on_is_an_error(tmp_path):
     pipeline = ROOT / "pipelines" / "flights_delayed.sluice"
     proc = run_sluice("run", pipeline, "--gpu", "on", env={**env_for(tmp_path), **NO_ADAPTER}, cwd=tmp_path,

@@ -63,6 +63,15 @@ pub struct Gpu {
 }
 
 static SHARED: OnceLock<Result<Gpu, GpuError>> = OnceLock::new();
+static PROBED: OnceLock<Result<AdapterKind, GpuError>> = OnceLock::new();
+
+/// The adapter `Gpu::open` would pick, seen without opening a device (no queue, no memory).
+#[derive(Clone, Debug)]
+pub struct AdapterKind {
+    pub name: String,
+    /// A software rasterizer on the CPU's own cores (Mesa's lavapipe/llvmpipe).
+    pub software: bool,
+}
 
 impl Gpu {
     /// The process's GPU, set up on the first call (later calls, from any thread, share it).
@@ -76,15 +85,43 @@ impl Gpu {
         SHARED.get().and_then(|r| r.as_ref().ok())
     }
 
+    /// Which adapter `open` would choose, asked once per process. `gpu.mode = auto` uses this
+    /// to leave a software adapter unopened: it computes on the same cores as the CPU path, so
+    /// it cannot win, and opening it costs start-up time and memory on every run.
+    pub fn probe() -> Result<&'static AdapterKind, GpuError> {
+        PROBED
+            .get_or_init(|| {
+                let adapter = pollster::block_on(Gpu::instance().request_adapter(
+                    &wgpu::RequestAdapterOptions {
+                        power_preference: wgpu::PowerPreference::HighPerformance,
+                        ..Default::default()
+                    },
+                ))
+                .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
+                let info = adapter.get_info();
+                Ok(AdapterKind {
+                    name: info.name,
+                    software: info.device_type == wgpu::DeviceType::Cpu,
+                })
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    fn instance() -> wgpu::Instance {
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle())
+    }
+
     /// Opens the first high-performance adapter wgpu finds (Vulkan), with `SHADER_F64` and
     /// `SHADER_INT64` when the adapter has them, and the adapter's own limits.
     pub fn open() -> Result<Gpu, GpuError> {
         let started = Instant::now();
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
-        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-            power_preference: wgpu::PowerPreference::HighPerformance,
-            ..Default::default()
-        }))
+        let adapter = pollster::block_on(Gpu::instance().request_adapter(
+            &wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                ..Default::default()
+            },
+        ))
         .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
         let wanted = wgpu::Features::SHADER_F64 | wgpu::Features::SHADER_INT64;
         let features = adapter.features() & wanted;

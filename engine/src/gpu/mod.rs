@@ -36,7 +36,7 @@ pub mod placement;
 mod pool;
 mod submit;
 
-pub use device::{AdapterSummary, Gpu, TransferTotals};
+pub use device::{AdapterKind, AdapterSummary, Gpu, TransferTotals};
 pub use kernel::{Access, Grid, Kernel, PRELUDE, WORKGROUP_SIZE};
 pub use pool::DeviceBuffer;
 pub use submit::{Done, InFlight, Submission};

@@ -168,6 +168,28 @@ fn no_gpu(span: Span, what: &str, why: &str) -> Diagnostic {
         )
 }
 
+/// Under `auto` with nothing asking for offload (no `min_batch_rows`, no `@gpu`), a software
+/// adapter is left unopened: it runs on the same cores as the CPU path, so calibration could
+/// only confirm that it loses. Returns why, for `explain`.
+fn software_adapter_only(plan: &LogicalPlan, config: &GpuConfig) -> Option<String> {
+    let pinned = plan
+        .streams
+        .iter()
+        .flat_map(|s| &s.ops)
+        .any(|op| op.placement == Placement::Gpu && chain_op(&op.kind).is_some());
+    if config.mode != GpuMode::Auto || config.min_batch_rows.is_some() || pinned {
+        return None;
+    }
+    let adapter = Gpu::probe().ok()?;
+    adapter.software.then(|| {
+        format!(
+            "the only adapter, {}, is a software one on the CPU cores \
+             (`--gpu on` or `[gpu] min_batch_rows` use it anyway)",
+            adapter.name
+        )
+    })
+}
+
 /// Decides placement for every `where`/`select` stage of `plan`.
 pub fn place(plan: &LogicalPlan, config: &GpuConfig) -> Result<GpuPlan, Vec<Diagnostic>> {
     let mut out = GpuPlan {
@@ -205,6 +227,16 @@ pub fn place(plan: &LogicalPlan, config: &GpuConfig) -> Result<GpuPlan, Vec<Diag
                 *s = StagePlace::Cpu("no GPU needed".into());
             }
         });
+        return Ok(out);
+    }
+    if let Some(why) = software_adapter_only(plan, config) {
+        tracing::info!("gpu.mode = auto: {why}; every stage runs on the CPU");
+        out.stages.iter_mut().flatten().for_each(|s| {
+            if *s == StagePlace::Cpu(String::new()) {
+                *s = StagePlace::Cpu("software adapter only".into());
+            }
+        });
+        out.unavailable = Some(why);
         return Ok(out);
     }
     let gpu = Gpu::shared().and_then(|g| {
