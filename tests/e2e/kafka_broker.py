@@ -105,23 +105,43 @@ class Broker:
         assert left == 0, f"{left} messages not delivered to {topic}"
 
     def consume_all(self, topic: str, idle_s: float = 3.0, timeout_s: float = 60.0):
-        """Every message of the topic from the start, until nothing new came for idle_s."""
+        """Every message of the topic from the start: at least up to the end offsets the topic
+        had when called, then whatever else comes until nothing new came for idle_s.
+
+        Stopping at the first idle_s without a message lost whole reads on a loaded machine
+        (a fresh consumer's first fetch can take longer). A consumer that stalls before the
+        end offsets is replaced, as in Collector."""
         from confluent_kafka import Consumer, TopicPartition
-        c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"check-{time.time_ns()}",
-                      "auto.offset.reset": "earliest", "enable.auto.commit": False})
-        md = c.list_topics(topic, timeout=10)
-        parts = [TopicPartition(topic, p, 0) for p in md.topics[topic].partitions]
+
+        def connect():
+            c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"check-{time.time_ns()}",
+                          "auto.offset.reset": "earliest", "enable.auto.commit": False})
+            md = c.list_topics(topic, timeout=10)
+            parts = [TopicPartition(topic, p, 0) for p in md.topics[topic].partitions]
+            return c, parts
+
+        c, parts = connect()
+        ends = {tp.partition: c.get_watermark_offsets(tp, timeout=10)[1] for tp in parts}
         c.assign(parts)
-        out = []
+        out, next_offset = [], {}
         last = time.time()
         deadline = time.time() + timeout_s
-        while time.time() - last < idle_s and time.time() < deadline:
+        while time.time() < deadline:
+            reached = all(next_offset.get(p, 0) >= end for p, end in ends.items())
+            if reached and time.time() - last >= idle_s:
+                break
             m = c.poll(0.2)
-            if m is None:
+            if m is None or m.error():
+                if not reached and time.time() - last > 5:
+                    c.close()
+                    c, parts = connect()
+                    c.assign(parts)
+                    last = time.time()
                 continue
-            if m.error():
-                continue
+            if m.offset() < next_offset.get(m.partition(), 0):
+                continue  # read again by a replacement consumer
             out.append(m)
+            next_offset[m.partition()] = m.offset() + 1
             last = time.time()
         c.close()
         return out
