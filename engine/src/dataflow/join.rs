@@ -22,7 +22,8 @@ use std::sync::atomic::Ordering;
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMillisecondType;
 use arrow_array::{Array, ArrayRef, RecordBatch, UInt32Array};
-use arrow_row::{RowConverter, SortField};
+use arrow_buffer::NullBuffer;
+use arrow_row::{RowConverter, Rows, SortField};
 use arrow_schema::SchemaRef;
 use differential_dataflow::hashable::Hashable;
 use differential_dataflow::trace::TraceReader;
@@ -259,12 +260,12 @@ impl KeyEncoder {
         })
     }
 
-    /// Per row: its encoded key, `None` when a key value is null (matches nothing).
+    /// The batch's keys, encoded once; rows lend them as slices (no copy per row).
     fn encode(
         &self,
         spec: &JoinSpec,
         batch: &RecordBatch,
-    ) -> Result<Vec<Option<Vec<u8>>>, Box<dyn std::error::Error + Send + Sync>> {
+    ) -> Result<EncodedKeys, Box<dyn std::error::Error + Send + Sync>> {
         let mut columns = Vec::with_capacity(spec.keys.len());
         for (expr, column) in spec.keys.iter().zip(&spec.key_columns) {
             let values = evaluate(expr, batch)?;
@@ -275,15 +276,13 @@ impl KeyEncoder {
                 arrow_cast::cast(&values, wanted)?
             });
         }
-        let rows = self.keys.convert_columns(&columns)?;
-        Ok((0..batch.num_rows())
-            .map(|i| {
-                columns
-                    .iter()
-                    .all(|c| c.is_valid(i))
-                    .then(|| rows.row(i).as_ref().to_vec())
-            })
-            .collect())
+        let nulls = columns.iter().fold(None, |acc, c| {
+            NullBuffer::union(acc.as_ref(), c.logical_nulls().as_ref())
+        });
+        Ok(EncodedKeys {
+            rows: self.keys.convert_columns(&columns)?,
+            nulls,
+        })
     }
 
     /// The worker owning each row's key; rows with a null key stay here.
@@ -292,14 +291,30 @@ impl KeyEncoder {
         spec: &JoinSpec,
         batch: &RecordBatch,
     ) -> Result<Vec<u32>, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(self
-            .encode(spec, batch)?
-            .iter()
-            .map(|k| match k {
+        let keys = self.encode(spec, batch)?;
+        Ok((0..batch.num_rows())
+            .map(|i| match keys.get(i) {
+                // Hashes like the table's `Vec<u8>` keys: a Vec hashes as its slice.
                 Some(k) => (k.hashed() % spec.workers as u64) as u32,
                 None => spec.worker as u32,
             })
             .collect())
+    }
+}
+
+/// A batch's join keys in the table's arrow-row encoding.
+struct EncodedKeys {
+    rows: Rows,
+    /// Rows with a null key value (they match nothing).
+    nulls: Option<NullBuffer>,
+}
+
+impl EncodedKeys {
+    fn get(&self, row: usize) -> Option<&[u8]> {
+        match &self.nulls {
+            Some(n) if n.is_null(row) => None,
+            _ => Some(self.rows.row(row).data()),
+        }
     }
 }
 
@@ -322,33 +337,37 @@ fn lookup(
     // distinct key once (its first row) and copy the result to the others afterwards.
     let mut first_of: hashbrown::HashMap<&[u8], usize> = hashbrown::HashMap::new();
     let mut order: Vec<usize> = Vec::new();
-    for (i, key) in encoded.iter().enumerate() {
-        let Some(key) = key else { continue };
-        if held.times.is_some() || first_of.try_insert(key.as_slice(), i).is_ok() {
+    for i in 0..batch.num_rows() {
+        let Some(key) = encoded.get(i) else { continue };
+        if held.times.is_some() || first_of.try_insert(key, i).is_ok() {
             order.push(i);
         }
     }
     // Seek keys in order: a cursor only moves forward.
-    order.sort_unstable_by(|a, b| encoded[*a].cmp(&encoded[*b]));
+    order.sort_unstable_by(|a, b| encoded.get(*a).cmp(&encoded.get(*b)));
     let mut found: Vec<Option<usize>> = vec![None; batch.num_rows()];
     let mut payloads: Vec<Vec<u8>> = Vec::new();
     cursor.rewind_keys(storage);
+    // The trace's keys are `Vec<u8>`: one reused buffer to seek with, not one per row.
+    let mut seek: Vec<u8> = Vec::new();
     // Rows with the same key (and lookup time) share one table row: a batch has far fewer
     // distinct keys than rows, and each payload is decoded once.
     let mut previous: Option<(&[u8], Option<u64>, Option<usize>)> = None;
     for i in order {
-        let key = encoded[i].as_ref().expect("filtered on Some");
+        let key = encoded.get(i).expect("filtered on Some");
         let limit = held.times.as_ref().map(|t| t[i]);
         if let Some((k, l, result)) = previous
-            && k == key.as_slice()
+            && k == key
             && l == limit
         {
             found[i] = result;
             continue;
         }
-        previous = Some((key.as_slice(), limit, None));
-        cursor.seek_key(storage, key);
-        if cursor.get_key(storage) != Some(key) {
+        previous = Some((key, limit, None));
+        seek.clear();
+        seek.extend_from_slice(key);
+        cursor.seek_key(storage, &seek);
+        if cursor.get_key(storage) != Some(&seek) {
             continue;
         }
         cursor.rewind_vals(storage);
@@ -367,15 +386,15 @@ fn lookup(
         }
         if let Some(row) = current {
             found[i] = Some(payloads.len());
-            previous = Some((key.as_slice(), limit, found[i]));
+            previous = Some((key, limit, found[i]));
             payloads.push(row.clone());
         }
     }
 
     if held.times.is_none() {
-        for (i, key) in encoded.iter().enumerate() {
-            if let Some(key) = key {
-                found[i] = found[first_of[key.as_slice()]];
+        for i in 0..found.len() {
+            if let Some(key) = encoded.get(i) {
+                found[i] = found[first_of[key]];
             }
         }
     }
