@@ -1,25 +1,13 @@
 // Index of the nearest site for every point of a batch and its distance in km (f32): the
 // lowest index among equal distances, NaN distances never nearest, site 0 when every distance
 // is NaN (a null or NaN point). 8 bytes a point come back instead of 4 x sites.
-// params[1] = sites. The runtime prepends prelude.wgsl.
-
-const EARTH_RADIUS_KM: f32 = 6371.0088;
-const DEG: f32 = 0.017453292519943295;
+// params[1] = sites. The runtime prepends prelude.wgsl, geo.rs geo_common.wgsl (haversine_km).
 
 @group(0) @binding(1) var<storage, read> lat: array<f32>;
 @group(0) @binding(2) var<storage, read> lon: array<f32>;
 @group(0) @binding(3) var<storage, read> sites: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> nearest: array<u32>;
 @group(0) @binding(5) var<storage, read_write> distance: array<f32>;
-
-// The same function as in haversine_sites.wgsl (WGSL has no includes).
-fn haversine_km(la: f32, lo: f32, cos_la: f32, site: vec4<f32>) -> f32 {
-    let s_phi = sin((site.x - la) * DEG * 0.5);
-    let s_lambda = sin((site.y - lo) * DEG * 0.5);
-    let h = s_phi * s_phi + cos_la * site.z * s_lambda * s_lambda;
-    let root = sqrt(h);
-    return 2.0 * EARTH_RADIUS_KM * asin(select(root, 1.0, root > 1.0));
-}
 
 // On the bits: a driver may compile `x != x` away as if NaN could not occur.
 fn is_nan(x: f32) -> bool {

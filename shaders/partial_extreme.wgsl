@@ -1,7 +1,5 @@
-// Rows of one batch with dense per-batch group ids (computed on the CPU) and the argument's
-// validity bitmap (Arrow's layout, LSB first) fold into per-group accumulators with 32-bit
-// atomics (WGSL has no 64-bit or float atomics). The runtime prepends prelude.wgsl.
-// params[1] = groups, params[2] = 1 if `validity` is a bitmap (0: every row valid),
+// Kernel of a per-batch partial aggregate; partial_common.wgsl (group_ids, validity,
+// is_valid) is put in front of it.
 // params[3]: bit 0 = max (else min), bit 1 = float keys, bit 2 = the low-word pass.
 // min/max over i64 values or f64 bits, exact, in two dispatches because there are no 64-bit
 // atomics: each value maps to a u64 key whose unsigned order is the CPU's (ints: sign bit
@@ -11,14 +9,8 @@
 // the inverted keys, so accumulators start at zero. The CPU maps the key back.
 // Layout per group: [key hi, key lo, seen].
 
-@group(0) @binding(1) var<storage, read> group_ids: array<u32>;
-@group(0) @binding(2) var<storage, read> validity: array<u32>;
 @group(0) @binding(3) var<storage, read> values: array<vec2<u32>>;
 @group(0) @binding(4) var<storage, read_write> acc: array<atomic<u32>>;
-
-fn is_valid(i: u32) -> bool {
-    return params[2] == 0u || ((validity[i >> 5u] >> (i & 31u)) & 1u) == 1u;
-}
 
 fn ordered(v: vec2<u32>) -> vec2<u32> {
     if ((params[3] & 2u) == 0u) {

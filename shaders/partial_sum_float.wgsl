@@ -1,7 +1,5 @@
-// Rows of one batch with dense per-batch group ids (computed on the CPU) and the argument's
-// validity bitmap (Arrow's layout, LSB first) fold into per-group accumulators with 32-bit
-// atomics (WGSL has no 64-bit or float atomics). The runtime prepends prelude.wgsl.
-// params[1] = groups, params[2] = 1 if `validity` is a bitmap (0: every row valid).
+// Kernel of a per-batch partial aggregate; partial_common.wgsl (group_ids, validity,
+// is_valid) is put in front of it.
 // sum(float) / avg, exact: the decomposition of the CPU's ExactSum
 // (engine/src/aggregate/exact_sum.rs). A finite f64 is mantissa << shift in bucket exp / 32
 // (exp counted from the least subnormal bit, shift = exp % 32); that integer of up to 85 bits
@@ -13,24 +11,8 @@
 const BUCKETS: u32 = 66u;
 const STRIDE: u32 = 134u; // 2 * BUCKETS + 2
 
-@group(0) @binding(1) var<storage, read> group_ids: array<u32>;
-@group(0) @binding(2) var<storage, read> validity: array<u32>;
 @group(0) @binding(3) var<storage, read> values: array<vec2<u32>>;
 @group(0) @binding(4) var<storage, read_write> acc: array<atomic<u32>>;
-
-fn is_valid(i: u32) -> bool {
-    return params[2] == 0u || ((validity[i >> 5u] >> (i & 31u)) & 1u) == 1u;
-}
-
-// Adds the 64-bit two's complement value (hi, lo) into the counter at words [at, at + 1]:
-// the adder whose low-word add wraps carries into the high word.
-fn add64(at: u32, lo: u32, hi: u32) {
-    let old = atomicAdd(&acc[at], lo);
-    let up = hi + select(0u, 1u, old + lo < old);
-    if (up != 0u) {
-        atomicAdd(&acc[at + 1u], up);
-    }
-}
 
 // Adds digit `d`, negated when `negative`, into bucket `b` of the group at `base`.
 fn add_digit(base: u32, b: u32, d: u32, negative: bool) {

@@ -12,8 +12,16 @@ use super::limits::{KernelError, check_fits};
 use super::{Access, DeviceBuffer, Gpu, Submission};
 use crate::expr::haversine;
 
-const SITES_SOURCE: &str = include_str!("../../../shaders/haversine_sites.wgsl");
-const NEAREST_SOURCE: &str = include_str!("../../../shaders/nearest_site.wgsl");
+const SITES_SOURCE: &str = concat!(
+    include_str!("../../../shaders/geo_common.wgsl"),
+    "\n",
+    include_str!("../../../shaders/haversine_sites.wgsl")
+);
+const NEAREST_SOURCE: &str = concat!(
+    include_str!("../../../shaders/geo_common.wgsl"),
+    "\n",
+    include_str!("../../../shaders/nearest_site.wgsl")
+);
 
 /// A batch's coordinates and the sites, uploaded in a submission.
 pub struct GeoInput {

@@ -27,10 +27,23 @@ use crate::aggregate::exact_sum::ExactSum;
 use crate::aggregate::state::{AggColumn, PartialValue, float_values, int_values};
 
 const ZERO_SOURCE: &str = include_str!("../../../shaders/zero_words.wgsl");
-const COUNT_SOURCE: &str = include_str!("../../../shaders/partial_count.wgsl");
-const SUM_INT_SOURCE: &str = include_str!("../../../shaders/partial_sum_int.wgsl");
-const SUM_FLOAT_SOURCE: &str = include_str!("../../../shaders/partial_sum_float.wgsl");
-const EXTREME_SOURCE: &str = include_str!("../../../shaders/partial_extreme.wgsl");
+/// A partial kernel: `partial_common.wgsl` (bindings 1-2, `is_valid`), the sum kernels'
+/// `add64`, then the kernel's own file.
+macro_rules! partial_kernel {
+    ($($file:literal),+) => {
+        concat!(include_str!("../../../shaders/partial_common.wgsl"), $("\n", include_str!($file)),+)
+    };
+}
+const COUNT_SOURCE: &str = partial_kernel!("../../../shaders/partial_count.wgsl");
+const SUM_INT_SOURCE: &str = partial_kernel!(
+    "../../../shaders/partial_add64.wgsl",
+    "../../../shaders/partial_sum_int.wgsl"
+);
+const SUM_FLOAT_SOURCE: &str = partial_kernel!(
+    "../../../shaders/partial_add64.wgsl",
+    "../../../shaders/partial_sum_float.wgsl"
+);
+const EXTREME_SOURCE: &str = partial_kernel!("../../../shaders/partial_extreme.wgsl");
 
 /// Buckets of `ExactSum` a finite f64 can touch (exponent field 2046 -> bucket 63, + 2).
 const FLOAT_BUCKETS: usize = 66;
