@@ -19,6 +19,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 
+use super::registry::describe;
 use crate::physical::PhysicalPlan;
 
 /// Counters of one GPU chain (shared by the workers).
@@ -133,10 +134,10 @@ impl Collector for GpuCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         {
-            let mut family = encoder.encode_descriptor(
+            let mut family = describe(
+                &mut encoder,
                 "sluice_gpu_batches",
                 "Batches of a fused where/select chain, by where they ran",
-                None,
                 MetricType::Counter,
             )?;
             for c in &self.chains {
@@ -149,10 +150,10 @@ impl Collector for GpuCollector {
             }
         }
         {
-            let mut family = encoder.encode_descriptor(
+            let mut family = describe(
+                &mut encoder,
                 "sluice_gpu_offload_share",
                 "Share of a chain's batches that ran on the GPU",
-                None,
                 MetricType::Gauge,
             )?;
             for c in &self.chains {
@@ -165,10 +166,10 @@ impl Collector for GpuCollector {
             }
         }
         {
-            let mut family = encoder.encode_descriptor(
+            let mut family = describe(
+                &mut encoder,
                 "sluice_gpu_seconds",
                 "Submit-to-readback time of a chain's GPU batches",
-                None,
                 MetricType::Counter,
             )?;
             for c in &self.chains {
@@ -176,10 +177,10 @@ impl Collector for GpuCollector {
             }
         }
         {
-            let mut family = encoder.encode_descriptor(
+            let mut family = describe(
+                &mut encoder,
                 "sluice_gpu_transfer_bytes",
                 "Bytes uploaded to and read back from the GPU by a chain",
-                None,
                 MetricType::Counter,
             )?;
             for c in &self.chains {
@@ -192,10 +193,10 @@ impl Collector for GpuCollector {
             }
         }
         {
-            let mut family = encoder.encode_descriptor(
+            let mut family = describe(
+                &mut encoder,
                 "sluice_gpu_transfer_bytes_per_second",
                 "Bytes moved both ways per second of GPU time",
-                None,
                 MetricType::Gauge,
             )?;
             for c in &self.chains {
@@ -206,10 +207,10 @@ impl Collector for GpuCollector {
             }
         }
         {
-            let mut family = encoder.encode_descriptor(
+            let mut family = describe(
+                &mut encoder,
                 "sluice_gpu_adapter_info",
                 "The GPU adapter in use",
-                None,
                 MetricType::Gauge,
             )?;
             if let Some(labels) = &self.adapter {

@@ -326,6 +326,16 @@ fn gauge(family: &mut MetricEncoder, labels: &impl EncodeLabelSet, v: f64) -> fm
     family.encode_family(labels)?.encode_gauge(&v)
 }
 
+/// Describes one metric family (no unit) and returns its encoder.
+pub(super) fn describe<'a>(
+    encoder: &'a mut DescriptorEncoder,
+    name: &'a str,
+    help: &str,
+    kind: MetricType,
+) -> Result<MetricEncoder<'a>, fmt::Error> {
+    encoder.encode_descriptor(name, help, None, kind)
+}
+
 impl Collector for RunCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
         let snap = self.snapshot();
@@ -346,16 +356,16 @@ impl Collector for RunCollector {
             ),
         ];
         for (name, help, field) in source_counters {
-            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            let mut family = describe(&mut encoder, name, help, MetricType::Counter)?;
             for s in &snap.sources {
                 counter(&mut family, &[("source", source_name(s))], field(s))?;
             }
         }
         {
-            let mut family = encoder.encode_descriptor(
+            let mut family = describe(
+                &mut encoder,
                 "sluice_source_dead_letters_by_reason",
                 "Dead letters by reason class (quoted values and numbers removed)",
-                None,
                 MetricType::Counter,
             )?;
             for s in &snap.sources {
@@ -365,33 +375,21 @@ impl Collector for RunCollector {
                 }
             }
         }
-        {
-            let mut family = encoder.encode_descriptor(
+        let operator_rows = [
+            (
                 "sluice_operator_rows_out",
                 "Rows out of each operator",
-                None,
-                MetricType::Counter,
-            )?;
-            for ((stream, stages), rows) in layout.streams.iter().zip(&snap.operators) {
-                for (index, (stage, rows)) in stages.iter().zip(rows).enumerate() {
-                    let index = index.to_string();
-                    let labels = [
-                        ("stream", stream.as_str()),
-                        ("stage", stage),
-                        ("index", &index),
-                    ];
-                    counter(&mut family, &labels, *rows)?;
-                }
-            }
-        }
-        {
-            let mut family = encoder.encode_descriptor(
+                snap.operators.clone(),
+            ),
+            (
                 "sluice_operator_rows_in",
                 "Rows handed to each operator (the rows out of its inputs)",
-                None,
-                MetricType::Counter,
-            )?;
-            for ((stream, stages), rows) in layout.streams.iter().zip(snap.rows_in(layout)) {
+                snap.rows_in(layout),
+            ),
+        ];
+        for (name, help, per_stream) in operator_rows {
+            let mut family = describe(&mut encoder, name, help, MetricType::Counter)?;
+            for ((stream, stages), rows) in layout.streams.iter().zip(per_stream) {
                 for (index, (stage, rows)) in stages.iter().zip(rows).enumerate() {
                     let index = index.to_string();
                     let labels = [
@@ -409,7 +407,7 @@ impl Collector for RunCollector {
             ("sluice_sink_bytes", "Bytes written", |s| s.1),
         ];
         for (name, help, field) in sink_counters {
-            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            let mut family = describe(&mut encoder, name, help, MetricType::Counter)?;
             for (sink, values) in layout.sinks.iter().zip(&snap.sinks) {
                 counter(&mut family, &[("sink", sink.as_str())], field(values))?;
             }
@@ -417,10 +415,10 @@ impl Collector for RunCollector {
 
         let route_labels = |r: &RouteSnapshot| (layout.streams[r.stream].0.as_str(), r.index);
         {
-            let mut family = encoder.encode_descriptor(
+            let mut family = describe(
+                &mut encoder,
                 "sluice_route_records",
                 "Records a route stage sent to each worker",
-                None,
                 MetricType::Counter,
             )?;
             for r in &snap.routes {
@@ -458,7 +456,7 @@ impl Collector for RunCollector {
             ),
         ];
         for (name, help, value) in route_gauges {
-            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            let mut family = describe(&mut encoder, name, help, MetricType::Gauge)?;
             for r in &snap.routes {
                 let (stream, index) = route_labels(r);
                 if let Some(v) = value(r, layout.geo[r.stream][r.index]) {
@@ -468,10 +466,10 @@ impl Collector for RunCollector {
             }
         }
         {
-            let mut family = encoder.encode_descriptor(
+            let mut family = describe(
+                &mut encoder,
                 "sluice_route_worker_load_rows",
                 "Rows each worker processed in its latest load-report epoch",
-                None,
                 MetricType::Gauge,
             )?;
             for r in &snap.routes {
@@ -490,22 +488,20 @@ impl Collector for RunCollector {
         encode_workers(&mut encoder, &snap)?;
         encode_latency(&mut encoder, &snap)?;
         encode_partition_lag(&mut encoder, &snap)?;
-        encoder
-            .encode_descriptor(
-                "sluice_uptime_seconds",
-                "Seconds since the run started",
-                None,
-                MetricType::Gauge,
-            )?
-            .encode_gauge(&snap.uptime_s)?;
-        encoder
-            .encode_descriptor(
-                "sluice_workers",
-                "Workers of the run over all processes",
-                None,
-                MetricType::Gauge,
-            )?
-            .encode_gauge(&(layout.workers as u64))?;
+        describe(
+            &mut encoder,
+            "sluice_uptime_seconds",
+            "Seconds since the run started",
+            MetricType::Gauge,
+        )?
+        .encode_gauge(&snap.uptime_s)?;
+        describe(
+            &mut encoder,
+            "sluice_workers",
+            "Workers of the run over all processes",
+            MetricType::Gauge,
+        )?
+        .encode_gauge(&(layout.workers as u64))?;
         Ok(())
     }
 }
@@ -525,10 +521,10 @@ fn encode_watermarks(
                 Some((name.as_str(), (*event_time).then_some(*ms)??))
             })
     };
-    let mut family = encoder.encode_descriptor(
+    let mut family = describe(
+        encoder,
         "sluice_source_watermark_ms",
         "Event-time watermark of a source, ms since the epoch (minimum over workers)",
-        None,
         MetricType::Gauge,
     )?;
     for (source, ms) in with_watermark() {
@@ -536,10 +532,10 @@ fn encode_watermarks(
             .encode_family(&[("source", source)])?
             .encode_gauge(&ms)?;
     }
-    let mut family = encoder.encode_descriptor(
+    let mut family = describe(
+        encoder,
         "sluice_source_watermark_lag_seconds",
         "Wall clock now minus the source's event-time watermark",
-        None,
         MetricType::Gauge,
     )?;
     for (source, ms) in with_watermark() {
@@ -550,41 +546,40 @@ fn encode_watermarks(
 }
 
 fn encode_workers(encoder: &mut DescriptorEncoder, snap: &Snapshot) -> fmt::Result {
-    let mut family = encoder.encode_descriptor(
+    let mut family = describe(
+        encoder,
         "sluice_worker_rows_processed",
         "Rows out of sources and operators on each worker",
-        None,
         MetricType::Counter,
     )?;
     for (worker, rows) in snap.worker_rows.iter().enumerate() {
         counter(&mut family, &[("worker", worker.to_string())], *rows)?;
     }
-    let mut family = encoder.encode_descriptor(
+    let mut family = describe(
+        encoder,
         "sluice_worker_queue_depth_rows",
         "Rows sent into exchanges to each worker and not yet taken off by it",
-        None,
         MetricType::Gauge,
     )?;
     for (worker, rows) in snap.queued.iter().enumerate() {
         let labels = [("worker", worker.to_string())];
         family.encode_family(&labels)?.encode_gauge(rows)?;
     }
-    encoder
-        .encode_descriptor(
-            "sluice_exchange_rows_in_flight",
-            "Rows sent into exchanges and not yet received (sources pause above a limit)",
-            None,
-            MetricType::Gauge,
-        )?
-        .encode_gauge(&snap.in_flight)
+    describe(
+        encoder,
+        "sluice_exchange_rows_in_flight",
+        "Rows sent into exchanges and not yet received (sources pause above a limit)",
+        MetricType::Gauge,
+    )?
+    .encode_gauge(&snap.in_flight)
 }
 
 fn encode_latency(encoder: &mut DescriptorEncoder, snap: &Snapshot) -> fmt::Result {
     let measured = || snap.latency.iter().filter(|s| s.count > 0);
-    let mut family = encoder.encode_descriptor(
+    let mut family = describe(
+        encoder,
         "sluice_sink_latency_seconds",
         "End-to-end latency quantiles per sink since the run started (event-time data)",
-        None,
         MetricType::Gauge,
     )?;
     for s in measured() {
@@ -594,10 +589,10 @@ fn encode_latency(encoder: &mut DescriptorEncoder, snap: &Snapshot) -> fmt::Resu
         }
     }
     // A gauge, not a counter: a counter's samples would be named `..._count_total`.
-    let mut family = encoder.encode_descriptor(
+    let mut family = describe(
+        encoder,
         "sluice_sink_latency_seconds_count",
         "Rows whose end-to-end latency was measured, per sink",
-        None,
         MetricType::Gauge,
     )?;
     for s in measured() {
@@ -609,10 +604,10 @@ fn encode_latency(encoder: &mut DescriptorEncoder, snap: &Snapshot) -> fmt::Resu
 
 fn encode_partition_lag(encoder: &mut DescriptorEncoder, snap: &Snapshot) -> fmt::Result {
     // Always described, so that dashboards and alerts find the family before any Kafka source.
-    let mut family = encoder.encode_descriptor(
+    let mut family = describe(
+        encoder,
         "sluice_kafka_consumer_lag_messages",
         "Messages between a Kafka partition's end and the consumer's position",
-        None,
         MetricType::Gauge,
     )?;
     for ((source, topic, partition), lag) in &snap.partition_lag {
