@@ -41,7 +41,7 @@ use super::BatchStream;
 use super::read::{to_time, wall_clock};
 use super::table::{TableArrangement, TableTrace};
 use crate::expr::evaluate;
-use crate::route::{Routed, split_by_target};
+use crate::route::{Routed, as_routed, split_by_target};
 use crate::run::RunShared;
 use crate::wire::WireBatch;
 
@@ -116,15 +116,11 @@ impl<'scope> JoinTable<'scope> for BatchStream<'scope> {
                                     Ok(split_by_target(&batch, &t, route_spec.workers)?)
                                 });
                                 match parts {
-                                    Ok(parts) => {
-                                        for (target, part) in parts {
-                                            session.give((
-                                                target as u64,
-                                                route_spec.worker as u32,
-                                                route_shared.flow.send(target as usize, part),
-                                            ));
-                                        }
-                                    }
+                                    Ok(parts) => session.give_iterator(as_routed(
+                                        parts,
+                                        route_spec.worker,
+                                        &route_shared.flow,
+                                    )),
                                     Err(e) => route_shared.failures.record(&route_spec.context, e),
                                 }
                             }

@@ -13,7 +13,7 @@ use timely::dataflow::operators::Exchange;
 use timely::dataflow::operators::generic::Operator;
 
 use super::BatchStream;
-use crate::route::{Routed, hash_targets, split_by_target};
+use crate::route::{Routed, as_routed, hash_targets, split_by_target};
 use crate::run::RunShared;
 
 /// Extension trait: exchange batches by key.
@@ -59,13 +59,7 @@ impl<'scope> KeyBy<'scope> for BatchStream<'scope> {
                             };
                             match parts {
                                 Ok(parts) => {
-                                    for (target, part) in parts {
-                                        session.give((
-                                            target as u64,
-                                            worker as u32,
-                                            shared.flow.send(target as usize, part),
-                                        ));
-                                    }
+                                    session.give_iterator(as_routed(parts, worker, &shared.flow))
                                 }
                                 Err(e) => shared.failures.record(&context, e),
                             }

@@ -34,7 +34,7 @@ use crate::gpu::Gpu;
 use crate::gpu::geo::site_distances;
 use crate::route::balancer::{Balancer, BalancerSettings, Site};
 use crate::route::stats::RouteStats;
-use crate::route::{LoadReport, Routed, hash_targets, split_by_target};
+use crate::route::{LoadReport, Routed, as_routed, hash_targets, split_by_target};
 use crate::run::RunShared;
 use crate::wire::WireBatch;
 
@@ -89,15 +89,11 @@ impl<'scope> RouteBatches for BatchStream<'scope> {
                     let mut session = out.session(&cap);
                     for batch in data.drain(..) {
                         match router.route(&batch, &spec) {
-                            Ok(parts) => {
-                                for (target, part) in parts {
-                                    session.give((
-                                        target as u64,
-                                        spec.worker as u32,
-                                        route_shared.flow.send(target as usize, part),
-                                    ));
-                                }
-                            }
+                            Ok(parts) => session.give_iterator(as_routed(
+                                parts,
+                                spec.worker,
+                                &route_shared.flow,
+                            )),
                             Err(e) => route_shared.failures.record(&spec.context, e),
                         }
                     }

@@ -63,6 +63,22 @@ pub fn balancer_settings(config: &EngineConfig) -> BalancerSettings {
 /// A piece of a batch on its way to worker `target`, sent by worker `source`.
 pub type Routed = (u64, u32, crate::wire::WireBatch);
 
+/// The pieces of a split batch as exchange messages from worker `source`, each counted as
+/// in flight by `flow` (every exchange that splits batches by target sends them this way).
+pub fn as_routed(
+    parts: Vec<(u32, RecordBatch)>,
+    source: usize,
+    flow: &crate::flow::FlowControl,
+) -> impl Iterator<Item = Routed> + '_ {
+    parts.into_iter().map(move |(target, part)| {
+        (
+            target as u64,
+            source as u32,
+            flow.send(target as usize, part),
+        )
+    })
+}
+
 /// A worker's measured load, broadcast every epoch: rows it processed from router `router`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoadReport {
