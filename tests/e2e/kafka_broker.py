@@ -104,27 +104,33 @@ class Broker:
         left = p.flush(60)
         assert left == 0, f"{left} messages not delivered to {topic}"
 
+    def consumer(self, group: str):
+        """An independent client consumer. Small per-partition fetches: tansu answers a fetch
+        with one sqlite query per stored batch, so a fetch of a whole topic from offset 0 can
+        take many seconds on a loaded machine; small ones come back sooner."""
+        from confluent_kafka import Consumer
+        return Consumer({"bootstrap.servers": self.bootstrap, "group.id": group,
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                         "max.partition.fetch.bytes": 65536})
+
     def consume_all(self, topic: str, idle_s: float = 3.0, timeout_s: float = 60.0):
         """Every message of the topic from the start: at least up to the end offsets the topic
         had when called, then whatever else comes until nothing new came for idle_s.
 
-        Stopping at the first idle_s without a message lost whole reads on a loaded machine
-        (a fresh consumer's first fetch can take longer). A consumer that stalls before the
-        end offsets is replaced, as in Collector."""
-        from confluent_kafka import Consumer, TopicPartition
+        A consumer quiet before the end offsets is replaced (see Collector), after a patience
+        that doubles each time: a slow first fetch is not a stall."""
+        from confluent_kafka import TopicPartition
 
         def connect():
-            c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"check-{time.time_ns()}",
-                          "auto.offset.reset": "earliest", "enable.auto.commit": False})
+            c = self.consumer(f"check-{time.time_ns()}")
             md = c.list_topics(topic, timeout=10)
-            parts = [TopicPartition(topic, p, 0) for p in md.topics[topic].partitions]
-            return c, parts
+            return c, [TopicPartition(topic, p, 0) for p in md.topics[topic].partitions]
 
         c, parts = connect()
         ends = {tp.partition: c.get_watermark_offsets(tp, timeout=10)[1] for tp in parts}
         c.assign(parts)
         out, next_offset = [], {}
-        last = time.time()
+        last, patience = time.time(), 2.0
         deadline = time.time() + timeout_s
         while time.time() < deadline:
             reached = all(next_offset.get(p, 0) >= end for p, end in ends.items())
@@ -132,17 +138,17 @@ class Broker:
                 break
             m = c.poll(0.2)
             if m is None or m.error():
-                if not reached and time.time() - last > 5:
+                if not reached and time.time() - last > patience:
                     c.close()
                     c, parts = connect()
                     c.assign(parts)
-                    last = time.time()
+                    last, patience = time.time(), patience * 2
                 continue
             if m.offset() < next_offset.get(m.partition(), 0):
                 continue  # read again by a replacement consumer
             out.append(m)
             next_offset[m.partition()] = m.offset() + 1
-            last = time.time()
+            last, patience = time.time(), 2.0
         c.close()
         return out
 
@@ -162,22 +168,22 @@ class Collector:
 
     A consumer that sat at the end of a tansu partition sometimes stops seeing new messages
     (a fresh consumer sees them): after 2 s without a message it is replaced by a new one that
-    skips what was already read."""
+    skips what was already read. The patience doubles with every replacement in a row, so a
+    first fetch slower than 2 s (a long topic on a loaded machine) still completes."""
 
     def __init__(self, broker: Broker, topic: str):
         self.broker, self.topic = broker, topic
         self.messages = []
         self.next = {}
+        self.patience = 2.0
         self.consumer = None
         self._connect()
 
     def _connect(self):
-        from confluent_kafka import Consumer, TopicPartition
+        from confluent_kafka import TopicPartition
         if self.consumer is not None:
             self.consumer.close()
-        self.consumer = Consumer({"bootstrap.servers": self.broker.bootstrap,
-                                  "group.id": f"collect-{time.time_ns()}",
-                                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+        self.consumer = self.broker.consumer(f"collect-{time.time_ns()}")
         md = self.consumer.list_topics(self.topic, timeout=10)
         # From the start (resuming at an offset was not reliable either); seen ones are skipped.
         self.consumer.assign([TopicPartition(self.topic, p, 0) for p in md.topics[self.topic].partitions])
@@ -193,10 +199,10 @@ class Collector:
                     continue
                 self.messages.append(m)
                 self.next[m.partition()] = m.offset() + 1
-                last = time.time()
-            elif time.time() - last > 2:
+                last, self.patience = time.time(), 2.0
+            elif time.time() - last > self.patience:
                 self._connect()
-                last = time.time()
+                last, self.patience = time.time(), self.patience * 2
         return done(self.messages)
 
     def close(self):
