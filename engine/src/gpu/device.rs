@@ -91,13 +91,7 @@ impl Gpu {
     pub fn probe() -> Result<&'static AdapterKind, GpuError> {
         PROBED
             .get_or_init(|| {
-                let adapter = pollster::block_on(Gpu::instance().request_adapter(
-                    &wgpu::RequestAdapterOptions {
-                        power_preference: wgpu::PowerPreference::HighPerformance,
-                        ..Default::default()
-                    },
-                ))
-                .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
+                let adapter = Gpu::adapter()?;
                 let info = adapter.get_info();
                 Ok(AdapterKind {
                     name: info.name,
@@ -108,21 +102,21 @@ impl Gpu {
             .map_err(Clone::clone)
     }
 
-    fn instance() -> wgpu::Instance {
-        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle())
+    /// The first high-performance adapter wgpu finds (what both `probe` and `open` look at).
+    fn adapter() -> Result<wgpu::Adapter, GpuError> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+        pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            ..Default::default()
+        }))
+        .map_err(|e| GpuError::NoAdapter(e.to_string()))
     }
 
     /// Opens the first high-performance adapter wgpu finds (Vulkan), with `SHADER_F64` and
     /// `SHADER_INT64` when the adapter has them, and the adapter's own limits.
     pub fn open() -> Result<Gpu, GpuError> {
         let started = Instant::now();
-        let adapter = pollster::block_on(Gpu::instance().request_adapter(
-            &wgpu::RequestAdapterOptions {
-                power_preference: wgpu::PowerPreference::HighPerformance,
-                ..Default::default()
-            },
-        ))
-        .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
+        let adapter = Gpu::adapter()?;
         let wanted = wgpu::Features::SHADER_F64 | wgpu::Features::SHADER_INT64;
         let features = adapter.features() & wanted;
         let limits = adapter.limits();
