@@ -115,42 +115,22 @@ class Broker:
 
     def consume_all(self, topic: str, idle_s: float = 3.0, timeout_s: float = 60.0):
         """Every message of the topic from the start: at least up to the end offsets the topic
-        had when called, then whatever else comes until nothing new came for idle_s.
-
-        A consumer quiet before the end offsets is replaced (see Collector), after a patience
-        that doubles each time: a slow first fetch is not a stall."""
+        had when called, then whatever else comes until nothing new came for idle_s. Read by
+        a Collector, so a quiet consumer is replaced and a slow first fetch is waited for."""
         from confluent_kafka import TopicPartition
-
-        def connect():
-            c = self.consumer(f"check-{time.time_ns()}")
-            md = c.list_topics(topic, timeout=10)
-            return c, [TopicPartition(topic, p, 0) for p in md.topics[topic].partitions]
-
-        c, parts = connect()
-        ends = {tp.partition: c.get_watermark_offsets(tp, timeout=10)[1] for tp in parts}
-        c.assign(parts)
-        out, next_offset = [], {}
-        last, patience = time.time(), 2.0
         deadline = time.time() + timeout_s
+        collector = Collector(self, topic)
+        ends = {p: collector.consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                for p in collector.partitions}
+        collector.poll_until(lambda _: all(collector.next.get(p, 0) >= end for p, end in ends.items()),
+                             max(0.0, deadline - time.time()))
         while time.time() < deadline:
-            reached = all(next_offset.get(p, 0) >= end for p, end in ends.items())
-            if reached and time.time() - last >= idle_s:
+            seen = len(collector.messages)
+            collector.poll_until(lambda ms: len(ms) > seen, min(idle_s, max(0.0, deadline - time.time())))
+            if len(collector.messages) == seen:
                 break
-            m = c.poll(0.2)
-            if m is None or m.error():
-                if not reached and time.time() - last > patience:
-                    c.close()
-                    c, parts = connect()
-                    c.assign(parts)
-                    last, patience = time.time(), patience * 2
-                continue
-            if m.offset() < next_offset.get(m.partition(), 0):
-                continue  # read again by a replacement consumer
-            out.append(m)
-            next_offset[m.partition()] = m.offset() + 1
-            last, patience = time.time(), 2.0
-        c.close()
-        return out
+        collector.close()
+        return collector.messages
 
     def committed(self, topic: str, group: str):
         """The group's committed offset per partition (-1001 when none)."""
@@ -185,8 +165,9 @@ class Collector:
             self.consumer.close()
         self.consumer = self.broker.consumer(f"collect-{time.time_ns()}")
         md = self.consumer.list_topics(self.topic, timeout=10)
+        self.partitions = sorted(md.topics[self.topic].partitions)
         # From the start (resuming at an offset was not reliable either); seen ones are skipped.
-        self.consumer.assign([TopicPartition(self.topic, p, 0) for p in md.topics[self.topic].partitions])
+        self.consumer.assign([TopicPartition(self.topic, p, 0) for p in self.partitions])
 
     def poll_until(self, done, timeout_s: float = 60.0):
         """Collects until done(messages) or the timeout; returns done(messages)."""
