@@ -13,7 +13,6 @@ use sluice_dsl::plan::{
     AggFunc, ConnectorSpec, Format, InputRef, LogicalPlan, OpKind, RouteKind, SinkMode,
 };
 
-use crate::aggregate::state::supported;
 use crate::arrow_schema_map::arrow_schema;
 use crate::cluster::ClusterSpec;
 use crate::config::{DebugConfig, EngineConfig, GpuMode};
@@ -44,6 +43,8 @@ pub struct PhysicalPlan {
     pub commit_horizon_ms: Option<i64>,
     /// Which `where`/`select` stages run on the GPU (`gpu/placement.rs`).
     pub gpu: GpuPlan,
+    /// How long a graceful stop may take before the run fails (`stop_timeout_ms`).
+    pub stop_timeout: Duration,
 }
 
 impl PhysicalPlan {
@@ -76,8 +77,9 @@ pub struct RoutePlan {
     pub debug: DebugConfig,
 }
 
-const LATER_HINT: &str = "this build checks and explains it; running it comes with the \
-event-time, windows and joins work (see README, \"What runs today\")";
+/// Why a table cannot be read as a stream, and what to write instead.
+const TABLE_AS_STREAM_HINT: &str = "a table is a keyed relation that joins look rows up in; to \
+read its rows as a stream, declare the same connector as a `source`";
 
 fn unsupported(what: &str, span: Span, hint: &str) -> Diagnostic {
     Diagnostic::error(
@@ -101,14 +103,14 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
             errors.push(unsupported(
                 "reading a `table` as a stream",
                 stream.span,
-                LATER_HINT,
+                TABLE_AS_STREAM_HINT,
             ));
         }
         for (index, op) in stream.ops.iter().enumerate() {
             match &op.kind {
                 OpKind::Filter(_) | OpKind::Project(_) | OpKind::Route(_) => {}
                 OpKind::Join {
-                    right: right @ InputRef::Stream(_),
+                    right: right @ (InputRef::Stream(_) | InputRef::Source(_)),
                     within: Some(_),
                     ..
                 } => {
@@ -182,19 +184,13 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
                             .with_hint("set `event_time` on the source and keep that column in the `select`"),
                         );
                     }
-                    for call in aggs.iter().filter(|c| !supported(c.func)) {
-                        errors.push(unsupported(
-                            &format!("the aggregate `{}`", call.func.name()),
-                            op.span,
-                            "count(), count(x), sum, min, max and avg run today; the others come \
-                             with the windows and state work",
-                        ));
-                    }
                 }
-                other => errors.push(unsupported(
-                    &format!("the `{}` stage", other.keyword()),
+                // The checker allows no other join: a table without `within`, a source or
+                // stream with it.
+                OpKind::Join { .. } => errors.push(unsupported(
+                    "this join",
                     op.span,
-                    LATER_HINT,
+                    "join a `table` without `within`, or a source or stream with `within`",
                 )),
             }
         }
@@ -204,7 +200,7 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
             errors.push(unsupported(
                 "a sink reading a `table`",
                 sink.span,
-                LATER_HINT,
+                TABLE_AS_STREAM_HINT,
             ));
         }
         if sink.mode != SinkMode::Append && updating_stream(plan, sink).is_none() {
@@ -264,6 +260,21 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
             }
         },
     };
+    if let Some(hook) = &config.debug.panic_at_row
+        && !plan
+            .streams
+            .iter()
+            .any(|s| s.name == hook.stream && (1..=s.ops.len()).contains(&hook.stage))
+    {
+        errors.push(Diagnostic::error(
+            "E0402",
+            format!(
+                "`debug.panic_at_row`: stream `{}` has no stage {}",
+                hook.stream, hook.stage
+            ),
+            Span::default(),
+        ));
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -305,6 +316,7 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
         metrics_listen,
         commit_horizon_ms: crate::commit_horizon::commit_horizon_ms(plan),
         gpu,
+        stop_timeout: Duration::from_millis(config.stop_timeout_ms),
     })
 }
 

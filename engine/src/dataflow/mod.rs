@@ -11,6 +11,7 @@ mod gpu_chain;
 mod interval_join;
 mod join;
 mod key_by;
+mod panic_at_row;
 mod project;
 mod read;
 mod route;
@@ -39,6 +40,7 @@ pub use gpu_chain::{GpuChainBatches, GpuChainSpec};
 pub use interval_join::{IntervalJoin, IntervalJoinSpec};
 pub use join::{JoinSpec, JoinTable};
 pub use key_by::KeyBy;
+pub use panic_at_row::PanicAtRow;
 pub use project::ProjectBatches;
 pub use read::{CommitSpec, EventTimeSpec, TableRead, read_source};
 pub use route::{RouteBatches, RouteSpec};
@@ -291,13 +293,20 @@ pub fn build_streams<'scope>(
             if op_index < chain_end {
                 continue; // inside a GPU chain built below
             }
+            let context = format!("stream `{}`, stage `{}`", node.name, op.kind.keyword());
+            if let Some(hook) = &plan.route.debug.panic_at_row
+                && hook.stream == node.name
+                && hook.stage == op_index + 1
+                && hook.worker.is_none_or(|w| w == worker)
+            {
+                stream = stream.panic_at_row(hook.row, hook.hang, context.clone());
+            }
             if let Some(chain) = plan.gpu.chain_at(index, op_index) {
                 chain_end = chain.end;
                 stream =
                     stream.gpu_chain(gpu_chain_spec(plan, shared, index, chain), shared.clone());
                 continue;
             }
-            let context = format!("stream `{}`, stage `{}`", node.name, op.kind.keyword());
             let rows_out = shared.operator_rows[index][op_index].clone();
             // Aggregates, windows and `route by geo` have GPU kernels too (`gpu/stage.rs`).
             let stage_gpu = crate::gpu::stage::stage_gpu(plan.gpu.mode, op.placement);
@@ -369,16 +378,20 @@ pub fn build_streams<'scope>(
                 ),
                 OpKind::Join {
                     left_outer,
-                    right: right @ InputRef::Stream(r),
+                    right: right @ (InputRef::Stream(_) | InputRef::Source(_)),
                     keys,
                     right_columns,
                     within: Some(within),
                     ..
                 } => {
-                    let Some(right_stream) = streams[*r].clone() else {
+                    let Some(right_stream) = input_of(right, &streams) else {
                         continue;
                     };
-                    let right_schema = &logical.streams[*r].schema;
+                    let right_schema = match right {
+                        InputRef::Source(s) => &logical.sources[*s].schema,
+                        InputRef::Stream(r) => &logical.streams[*r].schema,
+                        InputRef::Table(_) => unreachable!("matched above"),
+                    };
                     let right_keys = keys
                         .iter()
                         .map(|(_, c)| {
