@@ -77,9 +77,10 @@ pub struct RoutePlan {
     pub debug: DebugConfig,
 }
 
-/// Why a table cannot be read as a stream, and what to write instead.
-const TABLE_AS_STREAM_HINT: &str = "a table is a keyed relation that joins look rows up in; to \
-read its rows as a stream, declare the same connector as a `source`";
+/// Why a Kafka table cannot be read as a stream, and what to write instead.
+const TABLE_AS_STREAM_HINT: &str = "a Kafka table never finishes loading, so it has no final \
+rows to stream (file and stdin tables do); to read every message of the topic as a stream, \
+declare it as a `source`";
 
 fn unsupported(what: &str, span: Span, hint: &str) -> Diagnostic {
     Diagnostic::error(
@@ -94,14 +95,14 @@ fn unsupported(what: &str, span: Span, hint: &str) -> Diagnostic {
 /// Lowers a checked plan; every stage the engine cannot run is reported, not just the first.
 pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, Vec<Diagnostic>> {
     let mut errors = Vec::new();
+    let unbounded_table = |input: &InputRef| match input {
+        InputRef::Table(t) => matches!(plan.tables[*t].connector, ConnectorSpec::Kafka { .. }),
+        _ => false,
+    };
     for stream in &plan.streams {
-        if stream
-            .inputs
-            .iter()
-            .any(|i| matches!(i, InputRef::Table(_)))
-        {
+        if stream.inputs.iter().any(unbounded_table) {
             errors.push(unsupported(
-                "reading a `table` as a stream",
+                "reading a Kafka `table` as a stream",
                 stream.span,
                 TABLE_AS_STREAM_HINT,
             ));
@@ -196,9 +197,9 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
         }
     }
     for sink in &plan.sinks {
-        if matches!(sink.input, InputRef::Table(_)) {
+        if unbounded_table(&sink.input) {
             errors.push(unsupported(
-                "a sink reading a `table`",
+                "a sink reading a Kafka `table`",
                 sink.span,
                 TABLE_AS_STREAM_HINT,
             ));
@@ -379,6 +380,14 @@ fn format_name(format: Option<Format>) -> &'static str {
     }
 }
 
+/// The explain line of a table read as a stream (`dataflow/table_rows.rs`).
+fn table_rows_line(table: &sluice_dsl::plan::SourceNode, workers: usize) -> String {
+    format!(
+        "  TableRows {}: rows exchanged by hash(key) % {workers}, one row per key (the last), emitted once the table is loaded",
+        table.name
+    )
+}
+
 fn input_name(plan: &LogicalPlan, input: &InputRef) -> String {
     match input {
         InputRef::Source(i) => plan.sources[*i].name.clone(),
@@ -458,6 +467,11 @@ impl fmt::Display for PhysicalPlan {
                 writeln!(f, "Union {} <- {}", stream.name, inputs.join(", "))?;
             } else {
                 writeln!(f, "Stream {} <- {}", stream.name, inputs.join(", "))?;
+            }
+            for input in &stream.inputs {
+                if let InputRef::Table(t) = input {
+                    writeln!(f, "{}", table_rows_line(&plan.tables[*t], n))?;
+                }
             }
             let stream_index = plan
                 .streams
@@ -543,6 +557,13 @@ impl fmt::Display for PhysicalPlan {
                         writeln!(f, "  RouteRoundRobin")?;
                         writeln!(f, "  Exchange: row i of worker w to (w + i) % {n}")?;
                     }
+                    OpKind::Top { k, per, .. } if per.is_empty() => {
+                        writeln!(f, "  KeyBy: every row to worker 0 (no `per`)")?;
+                        writeln!(
+                            f,
+                            "  Top: {k} best rows of the whole input, ranked, emitted when the input is complete"
+                        )?;
+                    }
                     OpKind::Top { k, per, .. } => {
                         writeln!(f, "  KeyBy: {} per-keys, exchange by hash % {n}", per.len())?;
                         writeln!(
@@ -625,6 +646,9 @@ impl fmt::Display for PhysicalPlan {
             } else {
                 ""
             };
+            if let InputRef::Table(t) = sink.input {
+                writeln!(f, "{}", table_rows_line(&plan.tables[t], n))?;
+            }
             writeln!(
                 f,
                 "Write {} <- {}: {} {gathered}{target}",

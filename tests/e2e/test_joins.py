@@ -125,3 +125,42 @@ sink out = file("{out}") as jsonl <- with_weather
     assert sorted(want, key=repr) == outputs[0]
     if kind == "left join":
         assert any(r[3] is None for r in outputs[0]), "every fifth hour has no reading"
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_a_file_table_read_as_a_stream_and_joined_on_the_left(flights_csv, tmp_path, workers):
+    """A table as a stream's input (and a sink's) gives its rows once loaded, one per key: the
+    last in file order, as its lookups see it (once E0401, #12)."""
+    import csv
+    airports = flights_csv.parent / "airports.csv"
+    last_out, joined_out = tmp_path / "last.jsonl", tmp_path / "joined.jsonl"
+    pipeline = tmp_path / "table_stream.sluice"
+    pipeline.write_text(f"""
+table last_flight = file("{flights_csv}") as csv {{
+  schema {{ tailnum: string?  carrier: string  dest: string  time_hour: timestamp }}
+  key = tailnum
+}}
+table airports = file("{airports}") as csv {{
+  schema {{ faa: string  name: string }}
+  key = faa
+}}
+stream where_now = last_flight
+  | join airports on dest == airports.faa
+  | select tailnum, dest, name
+sink last = file("{last_out}") as jsonl <- last_flight
+sink joined = file("{joined_out}") as jsonl <- where_now
+""")
+    run_pipeline(pipeline, workers, tmp_path, cwd=tmp_path)
+    # Independent: walk the file in order, the last row of each non-null tail number wins.
+    last, names = {}, {}
+    with open(flights_csv, newline="") as f:
+        for r in csv.DictReader(f):
+            if r["tailnum"]:
+                last[r["tailnum"]] = (r["tailnum"], r["carrier"], r["dest"], r["time_hour"])
+    with open(airports, newline="") as f:
+        names = {r["faa"]: r["name"] for r in csv.DictReader(f)}
+    got = sorted((r["tailnum"], r["carrier"], r["dest"], r["time_hour"]) for r in read_jsonl(last_out))
+    assert len(got) > 3000 and got == sorted(last.values())
+    got_joined = sorted((r["tailnum"], r["dest"], r["name"]) for r in read_jsonl(joined_out))
+    want_joined = sorted((t, d, names[d]) for t, _, d, _ in last.values() if d in names)
+    assert got_joined == want_joined

@@ -16,6 +16,7 @@ mod project;
 mod read;
 mod route;
 mod table;
+mod table_rows;
 mod top;
 mod updating;
 mod window;
@@ -45,6 +46,7 @@ pub use project::ProjectBatches;
 pub use read::{CommitSpec, EventTimeSpec, TableRead, read_source};
 pub use route::{RouteBatches, RouteSpec};
 pub use table::{ArrangeTable, TableArrangement, TableSpec};
+pub use table_rows::{TableRows, TableRowsSpec};
 pub use top::{TopRows, TopSpec};
 pub use updating::{UpdatingAggregate, UpdatingSpec};
 pub use window::{WindowBatches, WindowSpec};
@@ -162,15 +164,17 @@ pub struct Built<'scope> {
     pub sources: Vec<Option<BatchStream<'scope>>>,
     /// Per stream; `None` when it could not be built.
     pub streams: Vec<Option<BatchStream<'scope>>>,
+    /// Per table: its rows, where a stream or sink reads the table (`table_rows.rs`).
+    pub tables: Vec<Option<BatchStream<'scope>>>,
 }
 
 impl<'scope> Built<'scope> {
-    /// The stream of batches that `input` names (`None` for tables and unbuilt streams).
+    /// The stream of batches that `input` names (`None` when it was not built).
     pub fn input(&self, input: &InputRef) -> Option<BatchStream<'scope>> {
         match input {
             InputRef::Source(i) => self.sources[*i].clone(),
             InputRef::Stream(i) => self.streams[*i].clone(),
-            InputRef::Table(_) => None,
+            InputRef::Table(t) => self.tables[*t].clone(),
         }
     }
 }
@@ -265,6 +269,48 @@ pub fn build_streams<'scope>(
         });
     }
 
+    // A table that a stream or sink reads gives its rows once loaded (bounded tables only:
+    // physical planning refuses the others).
+    let mut tables: Vec<Option<BatchStream<'scope>>> = vec![None; logical.tables.len()];
+    for (t, node) in logical.tables.iter().enumerate() {
+        let read = logical
+            .streams
+            .iter()
+            .flat_map(|s| &s.inputs)
+            .chain(logical.sinks.iter().map(|s| &s.input));
+        if !read.into_iter().any(|i| *i == InputRef::Table(t)) {
+            continue;
+        }
+        let Some(table) = sources[logical.sources.len() + t].clone() else {
+            continue;
+        };
+        let key = node
+            .key
+            .iter()
+            .map(|c| {
+                let f = &node.schema.fields[*c];
+                TypedExpr {
+                    kind: TExpr::Column(*c, f.name.clone()),
+                    ty: f.ty,
+                    nullable: f.nullable,
+                }
+            })
+            .collect();
+        let rows = table.table_rows(
+            TableRowsSpec {
+                key,
+                time_column: node.event_time,
+                schema: crate::arrow_schema_map::arrow_schema(&node.schema),
+                batch_size: plan.batch_size,
+                worker,
+                workers,
+                context: format!("table `{}`", node.name),
+            },
+            shared.clone(),
+        );
+        tables[t] = Some(rows.probe_with(&table_readers[t]));
+    }
+
     // Each table is arranged once per worker graph, when a join first needs it; every join
     // against it shares that arrangement.
     let mut arranged: Vec<Option<TableArrangement<'scope>>> = vec![None; logical.tables.len()];
@@ -272,7 +318,7 @@ pub fn build_streams<'scope>(
     let input_of = |input: &InputRef, streams: &[Option<BatchStream<'scope>>]| match input {
         InputRef::Source(i) => sources[*i].clone(),
         InputRef::Stream(i) => streams[*i].clone(),
-        InputRef::Table(_) => None,
+        InputRef::Table(t) => tables[*t].clone(),
     };
     for (index, node) in logical.streams.iter().enumerate() {
         let inputs: Vec<_> = node
@@ -547,7 +593,11 @@ pub fn build_streams<'scope>(
         }
         streams[index] = Some(stream);
     }
-    Built { sources, streams }
+    Built {
+        sources,
+        streams,
+        tables,
+    }
 }
 
 /// The schema a stream input carries.
