@@ -131,3 +131,31 @@ def test_sigterm_without_a_stuck_worker_still_drains_and_exits_0(tmp_path):
     assert proc.returncode == 0, stderr
     assert (tmp_path / "summary.json").exists()
     assert (tmp_path / "out.csv").read_text().startswith("zone,n,top_lat")
+
+
+def test_a_process_killed_mid_run_stops_the_rest_of_its_cluster(tmp_path):
+    """Explicit `--processes` (no parent to clean up): SIGKILL one, the other ends by itself."""
+    import socket
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    hostfile = tmp_path / "hosts"
+    hostfile.write_text("".join(f"127.0.0.1:{p}\n" for p in ports))
+    pipeline = tmp_path / "p.sluice"
+    pipeline.write_text(PIPELINE.format(events=200_000_000, out=tmp_path / "out.csv"))
+    env = dict(os.environ, NO_COLOR="1")
+    procs = [subprocess.Popen(
+        [str(sluice_bin()), "run", str(pipeline), "--gpu", "off", "-q", "--workers", "2",
+         "--processes", "2", "--process", str(i), "--hostfile", str(hostfile)],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True) for i in range(2)]
+    time.sleep(3.0)
+    assert all(p.poll() is None for p in procs), [p.communicate() for p in procs if p.poll() is not None]
+    procs[1].kill()
+    procs[1].communicate()
+    survivor = procs[0]
+    code, stderr, took = finish(survivor, tmp_path, 10)
+    assert code == 1, stderr
+    assert "a process of the cluster went away or failed" in stderr, stderr
