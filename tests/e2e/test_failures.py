@@ -159,3 +159,20 @@ def test_a_process_killed_mid_run_stops_the_rest_of_its_cluster(tmp_path):
     code, stderr, took = finish(survivor, tmp_path, 10)
     assert code == 1, stderr
     assert "a process of the cluster went away or failed" in stderr, stderr
+
+
+def test_a_failing_sink_stops_the_sources_and_the_run_fails_at_once(tmp_path):
+    """An operator failure (here ENOSPC on /dev/full) stops every source: the run drains and
+    exits 1 instead of reading 100M events into a sink that cannot write."""
+    pipeline = tmp_path / "full.sluice"
+    pipeline.write_text("""
+source points = generator(geo_points, events = 100000000, seed = 3)
+stream s = points | select id, lat
+sink out = file("/dev/full") as csv { overwrite = false } <- s
+""")
+    started = time.monotonic()
+    proc = subprocess.run([str(sluice_bin()), "run", str(pipeline), "--gpu", "off", "-q", "--workers", "2"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert "sink `out`: i/o error on `/dev/full`: No space left on device" in proc.stderr
+    assert time.monotonic() - started < 10

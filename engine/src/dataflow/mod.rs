@@ -55,25 +55,30 @@ pub use write::{ToProcessZero, WriteBatches};
 /// A stream of Arrow batches in a worker's dataflow.
 pub type BatchStream<'scope> = Stream<'scope, u64, Vec<RecordBatch>>;
 
-/// Failures inside operators (I/O, evaluation). Operators record them and stop; the run
-/// reports them after all workers finished.
+/// Failures inside operators (I/O, evaluation). Operators record them and stop; sources stop
+/// reading at the first one (so a failed run drains and ends instead of reading on), and the
+/// run reports them all after the workers finished.
 #[derive(Default)]
-pub struct Failures(Mutex<Vec<String>>);
+pub struct Failures {
+    list: Mutex<Vec<String>>,
+    any: std::sync::atomic::AtomicBool,
+}
 
 impl Failures {
     pub fn record(&self, context: &str, error: impl std::fmt::Display) {
         tracing::warn!(context, %error, "operator failed");
-        self.0
+        self.list
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(format!("{context}: {error}"));
+        self.any.store(true, std::sync::atomic::Ordering::Relaxed);
     }
-    /// Whether anything failed so far (sources stop committing positions then).
+    /// Whether anything failed so far (sources stop reading and committing positions then).
     pub fn any(&self) -> bool {
-        !self.0.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+        self.any.load(std::sync::atomic::Ordering::Relaxed)
     }
     pub fn take(&self) -> Vec<String> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+        std::mem::take(&mut *self.list.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 

@@ -205,8 +205,10 @@ pub fn read_source<'scope>(
                 r.durable(c.durable.with_frontier(|f| f.iter().min().copied()));
             }
             let started = Instant::now();
-            let mut done =
-                crate::stop::requested() || table.as_ref().is_some_and(|t| t.readers.done());
+            // A failure anywhere in the run stops reading too: the run drains and fails.
+            let mut done = crate::stop::requested()
+                || shared.failures.any()
+                || table.as_ref().is_some_and(|t| t.readers.done());
             let mut idle = false;
             let ahead = event_time
                 .as_ref()
