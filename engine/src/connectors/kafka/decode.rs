@@ -42,6 +42,7 @@ impl MessageDecoder {
         let timestamp = node.kafka.timestamp_column;
         let mut payload_fields: Vec<Field> = Vec::new();
         let mut meta_fields: Vec<Field> = Vec::new();
+        let mut payload_formats = Vec::new();
         let mut origins = Vec::with_capacity(node.schema.fields.len());
         // Metadata columns in a fixed order: key first, then timestamp.
         for (which, column) in [key, timestamp].into_iter().enumerate() {
@@ -63,12 +64,13 @@ impl MessageDecoder {
             } else {
                 origins.push(Origin::Payload(payload_fields.len()));
                 payload_fields.push(f.clone());
+                payload_formats.push(node.formats.get(i).cloned().flatten());
             }
         }
         let payload_schema = Schema::new(payload_fields);
         Ok(MessageDecoder {
             decoder: Decoder::new(format, None, &payload_schema),
-            payload: ColumnsBuilder::new(&payload_schema, capacity),
+            payload: ColumnsBuilder::new(&payload_schema, capacity).with_formats(&payload_formats),
             meta: ColumnsBuilder::new(&Schema::new(meta_fields), capacity),
             origins,
             has_key: key.is_some(),

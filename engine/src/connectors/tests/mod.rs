@@ -68,6 +68,7 @@ pub(super) fn source(
         name: "src".into(),
         connector,
         format,
+        formats: vec![None; fields.len()],
         schema: Schema::new(fields),
         header: true,
         quoted_newlines: false,
