@@ -310,6 +310,12 @@ impl LogicalPlan {
         if s.quoted_newlines {
             f.write_str(" quoted_newlines=true")?;
         }
+        let formats: Vec<String> = (s.schema.fields.iter().zip(&s.formats))
+            .filter_map(|(c, t)| Some(format!("{}: {:?}", c.name, t.as_ref()?.text())))
+            .collect();
+        if !formats.is_empty() {
+            write!(f, " formats=[{}]", formats.join(", "))?;
+        }
         if word == "table" {
             let key: Vec<&str> = s
                 .key
