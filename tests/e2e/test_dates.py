@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from conftest import read_jsonl, run_pipeline
+from conftest import read_jsonl, run_pipeline, run_sluice
 
 PIPELINE = """
 source orders = file("{data}") as csv {{
@@ -125,3 +125,41 @@ def test_bad_dates_and_formatted_timestamps_are_dead_letters(tmp_path):
     ]
     with open(tmp_path / "monthly.csv", newline="") as f:
         assert [r["month_start"] for r in csv.DictReader(f)] == ["1996-03-01"]
+
+
+TEST_BLOCKS = """
+source orders = file("orders.csv") as csv {
+  schema { id: int  order_date: date?  amount: int }
+}
+stream next_day = orders
+  | where order_date is not null
+  | select id, due = order_date + 1d, y = year(order_date)
+sink out = stdout as jsonl <- next_day
+
+test "dates in given and expect rows" {
+  given orders = [
+    { id: 1, order_date: @2000-02-28, amount: 5 },
+    { id: 2, order_date: "1969-12-31", amount: 5 },
+    { id: 3, order_date: null, amount: 5 },
+  ]
+  expect next_day = [ { id: 1, due: @2000-02-29, y: 2000 }, { id: 2, due: @1970-01-01, y: 1969 } ]
+}
+
+test "a wrong date fails with a row diff" {
+  given orders = [ { id: 1, order_date: @9999-12-31, amount: 5 } ]
+  expect next_day = [ { id: 1, due: @9999-12-31, y: 9999 } ]
+}
+"""
+
+
+def test_sluice_test_blocks_take_date_literals(tmp_path):
+    path = tmp_path / "dates.sluice"
+    path.write_text(TEST_BLOCKS)
+    proc = run_sluice("test", path, check=False, cwd=tmp_path)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert 'test "dates in given and expect rows" ... ok' in out
+    assert "1 passed, 1 failed" in out
+    # The diff shows dates as literals: the expected day and the real next day.
+    assert "- { id: 1, due: @9999-12-31, y: 9999 }" in out, out
+    assert "+ { id: 1, due: @+10000-01-01, y: 9999 }" in out, out

@@ -149,3 +149,67 @@ impl MessageDecoder {
         .expect("columns follow the schema by construction")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Date32Type, TimestampMillisecondType};
+    use sluice_dsl::ast::Span;
+    use sluice_dsl::plan::{ConnectorSpec, Format, KafkaOptions, TimeFormat};
+
+    use super::*;
+
+    /// Formats follow their columns past the key column, which is not in the payload.
+    #[test]
+    fn payload_columns_keep_their_formats() {
+        let fields = vec![
+            Field::new("k", DataType::String, false),
+            Field::new("at", DataType::Timestamp, false),
+            Field::new("day", DataType::Date, true),
+        ];
+        let node = SourceNode {
+            name: "s".into(),
+            connector: ConnectorSpec::Kafka {
+                topic: "t".into(),
+                brokers: "b".into(),
+                group: None,
+            },
+            format: Some(Format::Jsonl),
+            formats: vec![
+                None,
+                Some(TimeFormat::parse("%d/%m/%Y %H:%M").unwrap()),
+                Some(TimeFormat::EpochS),
+            ],
+            schema: Schema::new(fields),
+            header: false,
+            quoted_newlines: false,
+            event_time: None,
+            max_out_of_order: 0,
+            dead_letter: None,
+            key: vec![],
+            kafka: KafkaOptions {
+                key_column: Some(0),
+                ..KafkaOptions::default()
+            },
+            span: Span::default(),
+        };
+        let mut d = MessageDecoder::new(&node, 4).unwrap();
+        d.decode(
+            Some(br#"{"at":"01/01/2013 05:00","day":-1}"#),
+            Some(b"a"),
+            None,
+        )
+        .unwrap();
+        let bad = d.decode(Some(br#"{"at":"2013-01-01T05:00:00Z"}"#), Some(b"b"), None);
+        assert_eq!(
+            bad.unwrap_err(),
+            "invalid timestamp `\"2013-01-01T05:00:00Z\"` in column `at`"
+        );
+        let batch = d.finish();
+        assert_eq!(batch.num_rows(), 1);
+        let at = batch.column(1).as_primitive::<TimestampMillisecondType>();
+        assert_eq!(at.value(0), 1_357_016_400_000);
+        // -1 s since the epoch is on 1969-12-31.
+        assert_eq!(batch.column(2).as_primitive::<Date32Type>().value(0), -1);
+    }
+}
