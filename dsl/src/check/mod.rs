@@ -85,6 +85,7 @@ mod funcs;
 mod graph;
 mod join;
 mod scope;
+mod show;
 mod sink;
 mod stages;
 mod testblock;
