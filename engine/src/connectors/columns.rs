@@ -307,9 +307,9 @@ impl ColumnsBuilder {
                 None => return Err(bad_value("bool", s, &field.name)),
             },
             DataType::Timestamp | DataType::Date => {
-                let (ty, name) = (field.ty.name(), field.name.clone());
                 if !self.push_time_text(col, s) {
-                    return Err(bad_value(ty, s, &name));
+                    let field = &self.fields[col];
+                    return Err(bad_value(field.ty.name(), s, &field.name));
                 }
             }
             DataType::Duration => match scalar::parse_duration(s) {
