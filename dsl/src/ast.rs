@@ -157,6 +157,9 @@ pub enum SettingValue {
 pub struct ColumnDef {
     pub name: Ident,
     pub ty: TypeName,
+    /// `format "%Y-%m-%d %H:%M:%S"` (timestamp and date columns): the pattern as written,
+    /// unescaped, with the span of the string.
+    pub format: Option<(String, Span)>,
     pub span: Span,
 }
 
@@ -399,6 +402,8 @@ pub enum Literal {
     Duration(i64),
     /// Milliseconds since the Unix epoch, UTC.
     Timestamp(i64),
+    /// `@1996-03-13`: days since 1970-01-01.
+    Date(i32),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

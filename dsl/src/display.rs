@@ -54,6 +54,14 @@ pub fn timestamp(ms: i64) -> String {
     }
 }
 
+/// A date as its literal `@YYYY-MM-DD`.
+pub fn date(days: i32) -> String {
+    match crate::time_format::iso_date(days) {
+        Some(d) => format!("@{d}"),
+        None => format!("date({days})"),
+    }
+}
+
 impl Display for Value {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match self {
@@ -64,6 +72,7 @@ impl Display for Value {
             Value::String(s) => write!(f, "{s:?}"),
             Value::Timestamp(t) => f.write_str(&timestamp(*t)),
             Value::Duration(d) => f.write_str(&duration(*d)),
+            Value::Date(d) => f.write_str(&date(*d)),
         }
     }
 }
@@ -300,6 +309,12 @@ impl LogicalPlan {
         }
         if s.quoted_newlines {
             f.write_str(" quoted_newlines=true")?;
+        }
+        let formats: Vec<String> = (s.schema.fields.iter().zip(&s.formats))
+            .filter_map(|(c, t)| Some(format!("{}: {:?}", c.name, t.as_ref()?.text())))
+            .collect();
+        if !formats.is_empty() {
+            write!(f, " formats=[{}]", formats.join(", "))?;
         }
         if word == "table" {
             let key: Vec<&str> = s

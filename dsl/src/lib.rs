@@ -11,6 +11,7 @@ pub mod diagnostic;
 pub mod display;
 pub mod plan;
 pub mod syntax;
+pub mod time_format;
 
 use diagnostic::Diagnostic;
 

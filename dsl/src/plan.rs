@@ -5,6 +5,7 @@
 //! `aggregate`. It prints one node a line (`sluice explain`), see `display.rs`.
 
 use crate::ast::{BinaryOp, Span, UnaryOp};
+pub use crate::time_format::TimeFormat;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DataType {
@@ -19,6 +20,8 @@ pub enum DataType {
     Timestamp,
     /// Milliseconds.
     Duration,
+    /// A calendar day (proleptic Gregorian, no zone): days since 1970-01-01.
+    Date,
 }
 
 impl DataType {
@@ -30,6 +33,7 @@ impl DataType {
             DataType::String => "string",
             DataType::Timestamp => "timestamp",
             DataType::Duration => "duration",
+            DataType::Date => "date",
         }
     }
     pub fn from_name(name: &str) -> Option<DataType> {
@@ -40,6 +44,7 @@ impl DataType {
             "string" => DataType::String,
             "timestamp" => DataType::Timestamp,
             "duration" => DataType::Duration,
+            "date" => DataType::Date,
             _ => return None,
         })
     }
@@ -97,6 +102,8 @@ pub enum Value {
     Timestamp(i64),
     /// Milliseconds.
     Duration(i64),
+    /// Days since 1970-01-01.
+    Date(i32),
 }
 
 /// A typed expression over one input schema.
@@ -116,11 +123,14 @@ pub enum TExpr {
     /// `Neg` on int/float/duration, `Not` on bool.
     Unary(UnaryOp, Box<TypedExpr>),
     /// Operands already have matching types (the checker inserted casts), except
-    /// timestamp +/- duration, timestamp - timestamp (gives duration) and duration * int.
+    /// timestamp +/- duration, timestamp - timestamp (gives duration) and duration * int;
+    /// date +/- duration (whole days, rounded toward the earlier day) and date - date
+    /// (gives duration).
     /// Comparisons and `and`/`or` give bool; `and`/`or` use SQL three-valued logic.
     Binary(BinaryOp, Box<TypedExpr>, Box<TypedExpr>),
     /// Widening (int -> float) and the explicit casts `int()`, `float()`, `string()`,
-    /// `timestamp()`. A string that does not parse becomes null (the result is nullable).
+    /// `timestamp()`, `date()`. A string that does not parse becomes null (the result is
+    /// nullable).
     Cast(Box<TypedExpr>),
     IsNull(Box<TypedExpr>, bool),
     /// `expr [not] in (list)`: list items have the type of `expr`.
@@ -146,12 +156,13 @@ pub enum ScalarFunc {
     StartsWith,
     /// (string, start: int (1-based), len: int) -> string, by characters
     Substr,
-    /// timestamp -> int (UTC)
+    /// timestamp -> int (UTC); `day`, `month`, `year` also take a date
     Hour,
     Day,
     Month,
     Year,
-    /// ("unit" literal, timestamp) -> timestamp; unit is one of second minute hour day month year
+    /// ("unit" literal, timestamp) -> timestamp; unit is one of second minute hour day month year.
+    /// On a date (-> date) the unit is day, month or year.
     DateTrunc(TimeUnit),
     /// (lat1, lon1, lat2, lon2) floats in degrees -> float km (Earth radius 6371.0088 km)
     HaversineKm,
@@ -293,6 +304,9 @@ pub struct SourceNode {
     pub header: bool,
     /// csv only: allow RFC 4180 multi-line quoted fields (default false: a record ends at its line).
     pub quoted_newlines: bool,
+    /// Per schema column (same length as `schema`): how a timestamp or date column is read
+    /// (`format "..."` in the schema); `None` = the default text forms.
+    pub formats: Vec<Option<TimeFormat>>,
     /// Index of the event-time column (a timestamp); `None` = processing time.
     pub event_time: Option<usize>,
     /// Milliseconds; default 0.

@@ -7,7 +7,8 @@ use arrow_schema::{
 };
 use sluice_dsl::plan::{DataType, Schema};
 
-/// Arrow type of a language type. Timestamps are `Timestamp(Millisecond, None)` and mean UTC.
+/// Arrow type of a language type. Timestamps are `Timestamp(Millisecond, None)` and mean UTC;
+/// dates are `Date32` (days since 1970-01-01).
 pub fn arrow_type(ty: DataType) -> ArrowType {
     match ty {
         DataType::Bool => ArrowType::Boolean,
@@ -16,6 +17,7 @@ pub fn arrow_type(ty: DataType) -> ArrowType {
         DataType::String => ArrowType::Utf8,
         DataType::Timestamp => ArrowType::Timestamp(TimeUnit::Millisecond, None),
         DataType::Duration => ArrowType::Duration(TimeUnit::Millisecond),
+        DataType::Date => ArrowType::Date32,
     }
 }
 

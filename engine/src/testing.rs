@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
-    DurationMillisecondType, Float64Type, Int64Type, TimestampMillisecondType,
+    Date32Type, DurationMillisecondType, Float64Type, Int64Type, TimestampMillisecondType,
 };
 use arrow_array::{Array, RecordBatch};
 use sluice_dsl::plan::{DataType, InputRef, Schema, SourceNode, TestCase, Value};
@@ -373,6 +373,7 @@ fn array_value(array: &dyn Array, row: usize, ty: DataType) -> Option<Value> {
                 .as_primitive_opt::<DurationMillisecondType>()?
                 .value(row),
         ),
+        DataType::Date => Value::Date(array.as_primitive_opt::<Date32Type>()?.value(row)),
     })
 }
 
@@ -439,6 +440,7 @@ fn cmp_values(a: &Value, b: &Value) -> Ordering {
         (_, Null) => Ordering::Greater,
         (Bool(x), Bool(y)) => x.cmp(y),
         (Int(x), Int(y)) | (Timestamp(x), Timestamp(y)) | (Duration(x), Duration(y)) => x.cmp(y),
+        (Date(x), Date(y)) => x.cmp(y),
         (Float(x), Float(y)) => x.total_cmp(y),
         (String(x), String(y)) => x.cmp(y),
         _ => a.to_string().cmp(&b.to_string()),

@@ -9,7 +9,7 @@ use crate::ast::{
 use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::plan::{
     ConnectorSpec, DataType, Field, Format, GeneratorKind, KafkaOptions, NexmarkEvents, Schema,
-    SourceNode,
+    SourceNode, TimeFormat,
 };
 
 const SOURCE_SETTINGS: &[&str] = &[
@@ -46,7 +46,15 @@ const TABLE_SETTINGS: &[&str] = &[
     "bounded",
     "commit_interval",
 ];
-const TYPES: &[&str] = &["bool", "int", "float", "string", "timestamp", "duration"];
+const TYPES: &[&str] = &[
+    "bool",
+    "int",
+    "float",
+    "string",
+    "timestamp",
+    "duration",
+    "date",
+];
 
 /// The fixed schema of a generator.
 ///
@@ -136,6 +144,7 @@ impl Checker<'_> {
 
         // Schema: declared, or implied by the generator.
         let mut cols: Option<Vec<Col>> = None;
+        let mut formats = Vec::new();
         if let Some(ConnectorSpec::Generator { kind, .. }) = &conn {
             let schema = generator_schema(*kind);
             if let Some(s) = find(&settings, "schema") {
@@ -158,7 +167,9 @@ impl Checker<'_> {
         } else if let Some(s) = find(&settings, "schema") {
             match &s.value {
                 SettingValue::Schema(defs) => {
-                    cols = Some(self.schema_block(defs, s.key.span, &mut ok))
+                    let (c, f) = self.schema_block(defs, s.key.span, &mut ok);
+                    cols = Some(c);
+                    formats = f;
                 }
                 _ => {
                     self.setting_kind(s, "a block: `schema { name: type ... }`");
@@ -188,6 +199,7 @@ impl Checker<'_> {
             header: true,
             quoted_newlines: false,
             event_time: None,
+            formats: Vec::new(),
             max_out_of_order: 0,
             dead_letter: None,
             key: Vec::new(),
@@ -325,14 +337,24 @@ impl Checker<'_> {
             }
         };
         match scope.schema() {
-            Some(schema) => node.schema = schema,
+            Some(schema) => {
+                formats.resize(schema.fields.len(), None);
+                node.formats = formats;
+                node.schema = schema;
+            }
             None => ok = false,
         }
         (ok.then_some(node), scope)
     }
 
-    /// `schema { ... }`: unknown types leave the column's type unknown.
-    fn schema_block(&mut self, defs: &[ColumnDef], key_span: Span, ok: &mut bool) -> Vec<Col> {
+    /// `schema { ... }`: the columns and their formats. Unknown types leave the column's type
+    /// unknown.
+    fn schema_block(
+        &mut self,
+        defs: &[ColumnDef],
+        key_span: Span,
+        ok: &mut bool,
+    ) -> (Vec<Col>, Vec<Option<TimeFormat>>) {
         if defs.is_empty() {
             self.report(
                 Diagnostic::error("E0124", "`schema` has no columns", key_span)
@@ -342,6 +364,7 @@ impl Checker<'_> {
             *ok = false;
         }
         let mut cols: Vec<Col> = Vec::new();
+        let mut formats = Vec::new();
         let mut spans: Vec<Span> = Vec::new();
         for def in defs {
             if let Some(i) = cols.iter().position(|c| c.name == def.name.name) {
@@ -370,6 +393,7 @@ impl Checker<'_> {
                 );
                 *ok = false;
             }
+            formats.push(self.column_format(def, ty, ok));
             cols.push(Col {
                 name: def.name.name.clone(),
                 ty: ty.map(|t| (t, def.ty.nullable)),
@@ -377,7 +401,7 @@ impl Checker<'_> {
             });
             spans.push(def.name.span);
         }
-        cols
+        (cols, formats)
     }
 
     /// `event_time = COL`: a non-null timestamp column. Its index, or `None` after an error.

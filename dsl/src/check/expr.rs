@@ -7,6 +7,7 @@
 
 use super::Checker;
 use super::scope::{Lookup, Scope};
+pub(crate) use super::show::show;
 use crate::ast::{BinaryOp, Expr, ExprKind, Ident, Literal, Span, UnaryOp};
 use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::plan::{DataType, TExpr, TypedExpr, Value};
@@ -329,8 +330,8 @@ impl Checker<'_> {
         }
         // A bare null takes the type that makes the operation valid with the other side.
         let partner = |other: DataType, null_on_left: bool| match (other, op) {
-            (Timestamp, BinaryOp::Sub) if null_on_left => Timestamp,
-            (Timestamp, BinaryOp::Add | BinaryOp::Sub) => Duration,
+            (t @ (Timestamp | Date), BinaryOp::Sub) if null_on_left => t,
+            (Timestamp | Date, BinaryOp::Add | BinaryOp::Sub) => Duration,
             (Duration, BinaryOp::Mul) => Int,
             (t, _) => t,
         };
@@ -366,6 +367,17 @@ impl Checker<'_> {
             (Timestamp, Duration) if add_sub => bin(op, l, r, Timestamp, n),
             (Duration, Timestamp) if op == BinaryOp::Add => bin(op, r, l, Timestamp, n),
             (Timestamp, Timestamp) if op == BinaryOp::Sub => bin(op, l, r, Duration, n),
+            (Date, Duration) | (Duration, Date) if add_sub && not_whole_days(&l, &r) => {
+                self.report(
+                    Diagnostic::error("E0202", "a date moves by whole days only", ls.to(rs))
+                        .with_label("this duration is not a whole number of days")
+                        .with_hint("add days such as `1d`, or convert first: `timestamp(d) + 12h`"),
+                );
+                None
+            }
+            (Date, Duration) if add_sub => bin(op, l, r, Date, n),
+            (Duration, Date) if op == BinaryOp::Add => bin(op, r, l, Date, n),
+            (Date, Date) if op == BinaryOp::Sub => bin(op, l, r, Duration, n),
             (Duration, Duration) if add_sub => bin(op, l, r, Duration, n),
             (Duration, Int) if op == BinaryOp::Mul => bin(op, l, r, Duration, n),
             (Int, Duration) if op == BinaryOp::Mul => bin(op, r, l, Duration, n),
@@ -378,6 +390,9 @@ impl Checker<'_> {
                     (String, _) | (_, String) => "arithmetic needs numbers; convert the string with `float(s)` or `int(s)`".to_string(),
                     (Timestamp, _) | (_, Timestamp) => {
                         "add or subtract a duration such as `1h`; subtracting two timestamps gives a duration".to_string()
+                    }
+                    (Date, _) | (_, Date) => {
+                        "add or subtract whole days such as `1d`; subtracting two dates gives a duration".to_string()
                     }
                     _ => "arithmetic works on `int` and `float`, `timestamp` +/- `duration`, and `duration` +/- `duration`"
                         .to_string(),
@@ -518,9 +533,18 @@ fn literal(l: &Literal) -> Typed {
         Literal::Bool(b) => (Value::Bool(*b), DataType::Bool),
         Literal::Duration(d) => (Value::Duration(*d), DataType::Duration),
         Literal::Timestamp(t) => (Value::Timestamp(*t), DataType::Timestamp),
+        Literal::Date(d) => (Value::Date(*d), DataType::Date),
         Literal::Null => return Typed::bare_null(),
     };
     Typed::new(TExpr::Literal(v), ty, false)
+}
+
+/// A duration literal beside a date that is not whole days (`d + 12h`); a computed duration
+/// is rounded toward the earlier day at run time instead.
+fn not_whole_days(l: &TypedExpr, r: &TypedExpr) -> bool {
+    [l, r]
+        .iter()
+        .any(|e| matches!(e.kind, TExpr::Literal(Value::Duration(ms)) if ms % 86_400_000 != 0))
 }
 
 fn mismatch_hint(a: DataType, b: DataType) -> String {
@@ -529,65 +553,16 @@ fn mismatch_hint(a: DataType, b: DataType) -> String {
         (String, Int | Float) | (Int | Float, String) => {
             "convert one side: `float(s)` parses a string, `string(x)` formats a number".into()
         }
+        (Date, Timestamp) | (Timestamp, Date) => {
+            "convert one side: `date(ts)` is the UTC day of a timestamp, `timestamp(d)` its midnight".into()
+        }
+        (Date, _) | (_, Date) => {
+            "compare with a date literal such as `@1996-03-13`, or convert with `date(x)`".into()
+        }
         (Timestamp, _) | (_, Timestamp) => {
             "compare with a timestamp literal such as `@2013-01-01T00:00:00Z`, or convert with `timestamp(x)`".into()
         }
         (Duration, _) | (_, Duration) => "compare with a duration literal such as `10s` or `5m`".into(),
         _ => "both sides must have the same type (`int` and `float` mix)".into(),
-    }
-}
-
-/// Source-like text of an expression, for hints.
-pub(crate) fn show(e: &Expr) -> String {
-    match &e.kind {
-        ExprKind::Literal(l) => match l {
-            Literal::Int(v) => v.to_string(),
-            Literal::Float(v) => format!("{v:?}"),
-            Literal::String(s) => format!("{s:?}"),
-            Literal::Bool(b) => b.to_string(),
-            Literal::Null => "null".into(),
-            Literal::Duration(d) => crate::display::duration(*d),
-            Literal::Timestamp(t) => crate::display::timestamp(*t),
-        },
-        ExprKind::Column { qualifier, name } => match qualifier {
-            Some(q) => format!("{}.{}", q.name, name.name),
-            None => name.name.clone(),
-        },
-        ExprKind::Unary {
-            op: UnaryOp::Neg,
-            expr,
-        } => format!("-{}", show(expr)),
-        ExprKind::Unary {
-            op: UnaryOp::Not,
-            expr,
-        } => format!("not {}", show(expr)),
-        ExprKind::Binary { op, left, right } => {
-            format!("{} {} {}", show(left), op.symbol(), show(right))
-        }
-        ExprKind::IsNull { expr, negated } => {
-            format!(
-                "{} is {}null",
-                show(expr),
-                if *negated { "not " } else { "" }
-            )
-        }
-        ExprKind::InList {
-            expr,
-            list,
-            negated,
-        } => format!(
-            "{} {}in ({})",
-            show(expr),
-            if *negated { "not " } else { "" },
-            list.iter().map(show).collect::<Vec<_>>().join(", ")
-        ),
-        ExprKind::Call { func, args } => {
-            format!(
-                "{}({})",
-                func.name,
-                args.iter().map(show).collect::<Vec<_>>().join(", ")
-            )
-        }
-        ExprKind::Paren(inner) => format!("({})", show(inner)),
     }
 }

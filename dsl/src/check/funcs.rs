@@ -8,7 +8,7 @@ use super::scope::Scope;
 use super::{Checker, backticked};
 use crate::ast::{AggItem, Expr, ExprKind, Ident, Literal, Span};
 use crate::diagnostic::{Diagnostic, did_you_mean};
-use crate::plan::{AggCall, AggFunc, DataType, ScalarFunc, TExpr, TimeUnit, TypedExpr, Value};
+use crate::plan::{AggCall, AggFunc, DataType, ScalarFunc, TExpr, TimeUnit, TypedExpr};
 
 /// Aggregate functions and their signatures.
 pub(crate) const AGGREGATES: &[(&str, &str)] = &[
@@ -47,7 +47,12 @@ const SCALARS: &[(&str, (usize, usize), &str)] = &[
     (
         "timestamp",
         (1, 1),
-        "timestamp(x: string | int) -> timestamp",
+        "timestamp(x: string | int | date) -> timestamp",
+    ),
+    (
+        "date",
+        (1, 1),
+        "date(x: string | timestamp) -> date (a timestamp's UTC day)",
     ),
     ("lower", (1, 1), "lower(s: string) -> string"),
     ("upper", (1, 1), "upper(s: string) -> string"),
@@ -73,13 +78,13 @@ const SCALARS: &[(&str, (usize, usize), &str)] = &[
         "substr(s: string, start: int, len: int) -> string",
     ),
     ("hour", (1, 1), "hour(ts: timestamp) -> int"),
-    ("day", (1, 1), "day(ts: timestamp) -> int"),
-    ("month", (1, 1), "month(ts: timestamp) -> int"),
-    ("year", (1, 1), "year(ts: timestamp) -> int"),
+    ("day", (1, 1), "day(t: timestamp | date) -> int"),
+    ("month", (1, 1), "month(t: timestamp | date) -> int"),
+    ("year", (1, 1), "year(t: timestamp | date) -> int"),
     (
         "date_trunc",
         (2, 2),
-        "date_trunc(unit: \"second\" | \"minute\" | \"hour\" | \"day\" | \"month\" | \"year\", ts: timestamp) -> timestamp",
+        "date_trunc(unit: \"second\" | \"minute\" | \"hour\" | \"day\" | \"month\" | \"year\", ts: timestamp) -> timestamp; date_trunc(unit: \"day\" | \"month\" | \"year\", d: date) -> date",
     ),
     (
         "haversine_km",
@@ -190,8 +195,11 @@ impl Checker<'_> {
         }
         if name == "date_trunc" {
             let unit = self.time_unit(&args[0], sig);
-            let ts = self.expr(scope, &args[1], agg);
-            let ts = self.want(name, 2, ts?, args[1].span, DataType::Timestamp, sig)?;
+            let ts = self.expr(scope, &args[1], agg)?;
+            if !ts.null && ts.ty() == DataType::Date {
+                return self.date_trunc_date(unit?, ts.e, args[0].span);
+            }
+            let ts = self.want(name, 2, ts, args[1].span, DataType::Timestamp, sig)?;
             let n = ts.nullable;
             return Some(Typed::new(
                 TExpr::Func(ScalarFunc::DateTrunc(unit?), vec![ts]),
@@ -207,7 +215,20 @@ impl Checker<'_> {
         match name {
             "if" => self.if_call(typed, &spans, sig),
             "coalesce" => self.coalesce(typed, &spans),
-            "int" | "float" | "string" | "timestamp" => self.cast(name, typed, spans[0], sig),
+            "int" | "float" | "string" | "timestamp" | "date" => {
+                self.cast(name, typed, spans[0], sig)
+            }
+            // The calendar parts of a date need no time of day.
+            "day" | "month" | "year" if !typed[0].null && typed[0].ty() == DataType::Date => {
+                let f = match name {
+                    "day" => ScalarFunc::Day,
+                    "month" => ScalarFunc::Month,
+                    _ => ScalarFunc::Year,
+                };
+                let d = typed.into_iter().next()?.e;
+                let n = d.nullable;
+                Some(Typed::new(TExpr::Func(f, vec![d]), DataType::Int, n))
+            }
             _ => {
                 use DataType::*;
                 let (f, params, ret): (ScalarFunc, &[DataType], DataType) = match name {
@@ -343,39 +364,22 @@ impl Checker<'_> {
         Some(Typed::new(TExpr::Coalesce(args), ty, n))
     }
 
-    fn cast(&mut self, name: &str, mut t: Vec<Typed>, span: Span, sig: &str) -> Option<Typed> {
-        use DataType::*;
-        let x = t.pop()?;
-        let target = DataType::from_name(name)?;
-        if x.null {
-            return Some(Typed::new(TExpr::Literal(Value::Null), target, true));
-        }
-        let from = x.ty();
-        if from == target {
-            return Some(x);
-        }
-        let allowed = match target {
-            Int => matches!(from, Float | String | Bool | Timestamp | Duration),
-            Float => matches!(from, Int | String),
-            String => true,
-            Timestamp => matches!(from, String | Int),
-            _ => false,
-        };
-        if !allowed {
+    /// `date_trunc(unit, d)` on a date: only units of a day or longer.
+    fn date_trunc_date(&mut self, unit: TimeUnit, d: TypedExpr, span: Span) -> Option<Typed> {
+        if !matches!(unit, TimeUnit::Day | TimeUnit::Month | TimeUnit::Year) {
             self.report(
-                Diagnostic::error(
-                    "E0208",
-                    format!("cannot convert `{}` to `{name}`", from.name()),
-                    span,
-                )
-                .with_label(format!("this is `{}`", from.name()))
-                .with_hint(sig.to_string()),
+                Diagnostic::error("E0213", "a date has no time of day to truncate", span)
+                    .with_label("unit shorter than a day")
+                    .with_hint("use \"day\", \"month\" or \"year\", or truncate `timestamp(d)`"),
             );
             return None;
         }
-        // Parsing a string may fail, which gives null.
-        let n = x.e.nullable || (from == String && target != String);
-        Some(Typed::new(TExpr::Cast(Box::new(x.e)), target, n))
+        let n = d.nullable;
+        Some(Typed::new(
+            TExpr::Func(ScalarFunc::DateTrunc(unit), vec![d]),
+            DataType::Date,
+            n,
+        ))
     }
 
     fn time_unit(&mut self, e: &Expr, sig: &str) -> Option<TimeUnit> {

@@ -33,6 +33,8 @@
 //! | E0128 | table `key` missing or naming unknown columns |
 //! | E0129 | `schema` given for a generator, whose schema is fixed |
 //! | E0130 | bad sink `mode` |
+//! | E0132 | `format` on a schema column that is not a timestamp or date |
+//! | E0133 | a schema column `format` that is not a usable strftime pattern or epoch unit |
 //! | E0200 | unknown column, with "did you mean" |
 //! | E0201 | unknown qualifier in `x.col` |
 //! | E0202 | arithmetic on types that do not support it (`string + int`) |
@@ -73,6 +75,8 @@
 //! | E0255 | test value that is not a literal |
 //! | E0256 | test row gives a column twice |
 
+mod cast;
+mod column_format;
 mod connector;
 mod decls;
 mod env;
@@ -81,6 +85,7 @@ mod funcs;
 mod graph;
 mod join;
 mod scope;
+mod show;
 mod sink;
 mod stages;
 mod testblock;

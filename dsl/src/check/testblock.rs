@@ -244,12 +244,16 @@ impl Checker<'_> {
             (Value::String(s), DataType::Timestamp) => chrono::DateTime::parse_from_rfc3339(s)
                 .ok()
                 .map(|t| Value::Timestamp(t.timestamp_millis())),
+            (Value::String(s), DataType::Date) => {
+                crate::time_format::parse_iso_date(s).map(Value::Date)
+            }
             (Value::Int(_), DataType::Int)
             | (Value::Float(_), DataType::Float)
             | (Value::String(_), DataType::String)
             | (Value::Bool(_), DataType::Bool)
             | (Value::Timestamp(_), DataType::Timestamp)
-            | (Value::Duration(_), DataType::Duration) => Some(v.clone()),
+            | (Value::Duration(_), DataType::Duration)
+            | (Value::Date(_), DataType::Date) => Some(v.clone()),
             _ => None,
         };
         if converted.is_none() {
@@ -258,6 +262,12 @@ impl Checker<'_> {
                 Value::String(_) if ty == DataType::Timestamp => {
                     format!(
                         "`{}` is not an rfc 3339 timestamp",
+                        crate::check::expr::show(e)
+                    )
+                }
+                Value::String(_) if ty == DataType::Date => {
+                    format!(
+                        "`{}` is not a date `YYYY-MM-DD`",
                         crate::check::expr::show(e)
                     )
                 }
@@ -302,6 +312,7 @@ fn constant(e: &Expr) -> Option<Value> {
             Literal::Null => Value::Null,
             Literal::Duration(d) => Value::Duration(*d),
             Literal::Timestamp(t) => Value::Timestamp(*t),
+            Literal::Date(d) => Value::Date(*d),
         },
         ExprKind::Paren(inner) => constant(inner)?,
         ExprKind::Unary {
@@ -326,5 +337,6 @@ fn value_type(v: &Value) -> &'static str {
         Value::String(_) => "string",
         Value::Timestamp(_) => "timestamp",
         Value::Duration(_) => "duration",
+        Value::Date(_) => "date",
     }
 }

@@ -255,9 +255,14 @@ impl Builder {
                         nullable: t.len() > 1,
                         span: tspan,
                     };
+                    let format = c.next().and_then(|f| kids(f).into_iter().nth(1)).map(|s| {
+                        let span = self.span(&s);
+                        (self.string(&s), span)
+                    });
                     ColumnDef {
                         name,
                         ty,
+                        format,
                         span: cspan,
                     }
                 })

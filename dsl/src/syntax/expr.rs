@@ -227,7 +227,7 @@ impl Builder {
             }
             Rule::number => return self.number_literal(&p, false),
             Rule::string => ExprKind::Literal(Literal::String(self.string(&p))),
-            Rule::timestamp => ExprKind::Literal(Literal::Timestamp(self.timestamp(&p))),
+            Rule::timestamp => ExprKind::Literal(self.timestamp(&p)),
             Rule::kw_true => ExprKind::Literal(Literal::Bool(true)),
             Rule::kw_false => ExprKind::Literal(Literal::Bool(false)),
             _ => ExprKind::Literal(Literal::Null),
@@ -438,10 +438,28 @@ impl Builder {
     }
 
     /// Milliseconds since the epoch of an `@` RFC 3339 literal.
-    fn timestamp(&mut self, p: &Pair<'_, Rule>) -> i64 {
+    /// `@1996-03-13` is a date, anything else after `@` an RFC 3339 timestamp.
+    fn timestamp(&mut self, p: &Pair<'_, Rule>) -> Literal {
         let text = p.as_str();
+        if !text.contains(['T', 't', ' ', ':']) {
+            return match crate::time_format::parse_iso_date(&text[1..]) {
+                Some(days) => Literal::Date(days),
+                None => {
+                    self.diags.push(
+                        Diagnostic::error(
+                            "E0012",
+                            format!("invalid date literal `{text}`"),
+                            self.span(p),
+                        )
+                        .with_label("not a calendar day `YYYY-MM-DD`")
+                        .with_hint("write a date like `@1996-03-13`, or a time like `@2013-01-01T05:00:00Z`"),
+                    );
+                    Literal::Date(0)
+                }
+            };
+        }
         match chrono::DateTime::parse_from_rfc3339(&text[1..]) {
-            Ok(t) => t.timestamp_millis(),
+            Ok(t) => Literal::Timestamp(t.timestamp_millis()),
             Err(e) => {
                 self.diags.push(
                     Diagnostic::error(
@@ -452,7 +470,7 @@ impl Builder {
                     .with_label(e.to_string())
                     .with_hint("write an RFC 3339 time, like `@2013-01-01T05:00:00Z`"),
                 );
-                0
+                Literal::Timestamp(0)
             }
         }
     }

@@ -174,7 +174,11 @@ impl Printer<'_> {
             SettingValue::Schema(cols) => self.block(key, cols, s.span.end, "", |f, c| {
                 f.comments_before(c.span.start);
                 let q = if c.ty.nullable { "?" } else { "" };
-                f.line(&format!("{}: {}{q}", c.name.name, c.ty.name.name));
+                let fmt = match &c.format {
+                    Some((pattern, _)) => format!(" format {}", quote(pattern)),
+                    None => String::new(),
+                };
+                f.line(&format!("{}: {}{q}{fmt}", c.name.name, c.ty.name.name));
             }),
             SettingValue::Connector { connector, format } => {
                 self.line(&format!(

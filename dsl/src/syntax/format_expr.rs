@@ -90,6 +90,7 @@ pub(crate) fn literal(l: &Literal) -> String {
         Literal::Null => "null".to_string(),
         Literal::Duration(ms) => duration(*ms),
         Literal::Timestamp(ms) => timestamp(*ms),
+        Literal::Date(days) => crate::display::date(*days),
     }
 }
 

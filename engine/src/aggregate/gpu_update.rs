@@ -200,4 +200,37 @@ mod tests {
             assert_eq!(x.null_count(), y.null_count(), "{}", a.name);
         }
     }
+
+    #[test]
+    fn gpu_date_extremes_give_the_cpu_result() {
+        let Some(gpu) = Gpu::for_tests("gpu_date_extremes_give_the_cpu_result") else {
+            return;
+        };
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", ArrowType::Int64, true),
+            Field::new("d", ArrowType::Date32, true),
+        ]));
+        let rows = 3_000i32;
+        let keys = Int64Array::from_iter_values((0..rows).map(|i| i64::from(i % 7)));
+        let days = arrow_array::Date32Array::from_iter(
+            (0..rows).map(|i| (i % 5 != 0).then_some((i * 7919) % 4_000_000 - 1_000_000)),
+        );
+        let columns: Vec<ArrayRef> = vec![Arc::new(keys), Arc::new(days)];
+        let batch = RecordBatch::try_new(schema, columns).unwrap();
+        let keys = vec![("k".to_string(), col(0, DataType::Int))];
+        let aggs = vec![
+            call(AggFunc::Min, Some(col(1, DataType::Date)), DataType::Date),
+            call(AggFunc::Max, Some(col(1, DataType::Date)), DataType::Date),
+        ];
+        let mut cpu = GroupTable::new(&keys, &aggs).unwrap();
+        let mut on_gpu = GroupTable::new(&keys, &aggs).unwrap();
+        cpu.update(&batch).unwrap();
+        on_gpu.update_on_gpu(&batch, gpu).unwrap();
+        let (_, cpu_aggs) = cpu.finish_columns().unwrap();
+        let (_, gpu_aggs) = on_gpu.finish_columns().unwrap();
+        for (x, y) in cpu_aggs.iter().zip(&gpu_aggs) {
+            assert_eq!(x.data_type(), &ArrowType::Date32);
+            assert_eq!(x.to_data(), y.to_data());
+        }
+    }
 }

@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
-    DurationMillisecondType, Float64Type, Int64Type, TimestampMillisecondType,
+    Date32Type, DurationMillisecondType, Float64Type, Int64Type, TimestampMillisecondType,
 };
 use arrow_array::{
-    Array, ArrayRef, BooleanArray, DurationMillisecondArray, Float64Array, Int64Array, StringArray,
-    TimestampMillisecondArray,
+    Array, ArrayRef, BooleanArray, Date32Array, DurationMillisecondArray, Float64Array, Int64Array,
+    StringArray, TimestampMillisecondArray,
 };
 use arrow_schema::DataType as ArrowType;
 use serde::{Deserialize, Serialize};
@@ -32,7 +32,7 @@ pub enum AggColumn {
     SumFloat(Vec<Option<ExactSum>>),
     /// `avg`: exact sum and count of non-null values.
     Avg(Vec<(ExactSum, i64)>),
-    /// `min`/`max` over int, timestamp, duration and bool (as 0/1).
+    /// `min`/`max` over int, timestamp, duration, date (days) and bool (as 0/1).
     ExtremeInt { max: bool, values: Vec<Option<i64>> },
     /// `min`/`max` over floats in total order, NaN above +inf (as in SQL engines).
     ExtremeFloat { max: bool, values: Vec<Option<f64>> },
@@ -293,6 +293,9 @@ impl AggColumn {
                     )),
                     DataType::Timestamp => Arc::new(TimestampMillisecondArray::from(values)),
                     DataType::Duration => Arc::new(DurationMillisecondArray::from(values)),
+                    DataType::Date => Arc::new(Date32Array::from_iter(
+                        values.iter().map(|v| v.map(|d| d as i32)),
+                    )),
                     _ => Arc::new(Int64Array::from(values)),
                 }
             }
@@ -325,7 +328,7 @@ fn fold_extreme<T: Copy>(
     }
 }
 
-/// i64 view of an int, timestamp, duration or bool column.
+/// i64 view of an int, timestamp, duration, date or bool column.
 pub(crate) fn int_values(arg: &ArrayRef) -> std::borrow::Cow<'_, [i64]> {
     match arg.data_type() {
         ArrowType::Int64 => arg.as_primitive::<Int64Type>().values().as_ref().into(),
@@ -338,6 +341,13 @@ pub(crate) fn int_values(arg: &ArrayRef) -> std::borrow::Cow<'_, [i64]> {
             .as_primitive::<DurationMillisecondType>()
             .values()
             .as_ref()
+            .into(),
+        ArrowType::Date32 => arg
+            .as_primitive::<Date32Type>()
+            .values()
+            .iter()
+            .map(|&d| i64::from(d))
+            .collect::<Vec<_>>()
             .into(),
         ArrowType::Boolean => {
             let b = arg.as_boolean();

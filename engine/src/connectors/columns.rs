@@ -9,12 +9,13 @@
 use std::sync::Arc;
 
 use arrow_array::{
-    ArrayRef, BooleanArray, DurationMillisecondArray, Float64Array, Int64Array, RecordBatch,
-    RecordBatchOptions, StringArray, TimestampMillisecondArray,
+    ArrayRef, BooleanArray, Date32Array, DurationMillisecondArray, Float64Array, Int64Array,
+    RecordBatch, RecordBatchOptions, StringArray, TimestampMillisecondArray,
 };
 use arrow_buffer::{BooleanBufferBuilder, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::SchemaRef;
-use sluice_dsl::plan::{DataType, Field, Schema};
+use sluice_dsl::plan::{DataType, Field, Schema, TimeFormat};
+use sluice_dsl::time_format::day_of_millis;
 
 use super::scalar::{self, IntError, shown};
 use crate::arrow_schema_map::arrow_schema;
@@ -26,6 +27,8 @@ const MAX_STRING_BYTES: usize = 256 << 20;
 enum Values {
     /// int, timestamp (epoch ms), duration (ms)
     I64(Vec<i64>),
+    /// date (days since 1970-01-01)
+    I32(Vec<i32>),
     F64(Vec<f64>),
     Bool(BooleanBufferBuilder),
     /// Arrow's Utf8 layout. Invariant: `data` is valid UTF-8 and every offset is at a char
@@ -48,6 +51,7 @@ impl Column {
             DataType::Int | DataType::Timestamp | DataType::Duration => {
                 Values::I64(Vec::with_capacity(capacity))
             }
+            DataType::Date => Values::I32(Vec::with_capacity(capacity)),
             DataType::Float => Values::F64(Vec::with_capacity(capacity)),
             DataType::Bool => Values::Bool(BooleanBufferBuilder::new(capacity)),
             DataType::String => {
@@ -68,6 +72,7 @@ impl Column {
     fn len(&self) -> usize {
         match &self.values {
             Values::I64(v) => v.len(),
+            Values::I32(v) => v.len(),
             Values::F64(v) => v.len(),
             Values::Bool(v) => v.len(),
             Values::Str { offsets, .. } => offsets.len() - 1,
@@ -77,6 +82,7 @@ impl Column {
     fn truncate(&mut self, len: usize) {
         match &mut self.values {
             Values::I64(v) => v.truncate(len),
+            Values::I32(v) => v.truncate(len),
             Values::F64(v) => v.truncate(len),
             Values::Bool(v) => v.truncate(len),
             Values::Str { offsets, data } => {
@@ -101,6 +107,8 @@ impl Column {
 pub(crate) struct ColumnsBuilder {
     schema: SchemaRef,
     fields: Vec<Field>,
+    /// Per column: the schema's `format` of a timestamp or date column.
+    formats: Vec<Option<TimeFormat>>,
     columns: Vec<Column>,
     rows: usize,
     capacity: usize,
@@ -112,6 +120,7 @@ impl ColumnsBuilder {
         ColumnsBuilder {
             schema: arrow_schema(schema),
             fields: schema.fields.clone(),
+            formats: vec![None; schema.fields.len()],
             columns: schema
                 .fields
                 .iter()
@@ -120,6 +129,15 @@ impl ColumnsBuilder {
             rows: 0,
             capacity,
         }
+    }
+
+    /// Reads timestamp and date columns with these formats (one per column, `None` = the
+    /// default forms); a shorter list leaves the remaining columns at the default.
+    pub(crate) fn with_formats(mut self, formats: &[Option<TimeFormat>]) -> ColumnsBuilder {
+        for (slot, f) in self.formats.iter_mut().zip(formats) {
+            slot.clone_from(f);
+        }
+        self
     }
 
     /// Committed rows.
@@ -151,6 +169,7 @@ impl ColumnsBuilder {
         let c = &mut self.columns[col];
         match &mut c.values {
             Values::I64(v) => v.push(0),
+            Values::I32(v) => v.push(0),
             Values::F64(v) => v.push(0.0),
             Values::Bool(v) => v.append(false),
             Values::Str { offsets, data } => offsets.push(data.len() as i32),
@@ -167,6 +186,54 @@ impl ColumnsBuilder {
             values.push(v);
             c.valid();
         }
+    }
+
+    /// date column (days).
+    pub(crate) fn push_date(&mut self, col: usize, v: i32) {
+        let c = &mut self.columns[col];
+        if let Values::I32(values) = &mut c.values {
+            values.push(v);
+            c.valid();
+        }
+    }
+
+    /// A timestamp or date given as text, read with the column's format (else RFC 3339 or
+    /// epoch ms for timestamps, `YYYY-MM-DD` for dates). False when it does not parse.
+    pub(crate) fn push_time_text(&mut self, col: usize, s: &str) -> bool {
+        let format = self.formats[col].as_ref();
+        match (self.fields[col].ty, format) {
+            (DataType::Timestamp, Some(f)) => f.millis(s).map(|ms| self.push_i64(col, ms)),
+            (DataType::Timestamp, None) => {
+                scalar::parse_timestamp(s).map(|ms| self.push_i64(col, ms))
+            }
+            (DataType::Date, Some(f)) => f
+                .millis(s)
+                .and_then(day_of_millis)
+                .map(|d| self.push_date(col, d)),
+            (DataType::Date, None) => scalar::parse_date(s).map(|d| self.push_date(col, d)),
+            _ => None,
+        }
+        .is_some()
+    }
+
+    /// A timestamp or date given as a JSON integer: epoch ms for a timestamp without a format,
+    /// else only with an `epoch_*` format. False when the column does not take it.
+    pub(crate) fn push_time_int(&mut self, col: usize, v: i64) -> bool {
+        let format = self.formats[col].as_ref();
+        let ms = match format {
+            Some(f) => f.millis_of_int(v),
+            None if self.fields[col].ty == DataType::Timestamp => Some(v),
+            None => None,
+        };
+        match (self.fields[col].ty, ms) {
+            (DataType::Timestamp, Some(ms)) => self.push_i64(col, ms),
+            (DataType::Date, Some(ms)) => match day_of_millis(ms) {
+                Some(d) => self.push_date(col, d),
+                None => return false,
+            },
+            _ => return false,
+        }
+        true
     }
 
     pub(crate) fn push_f64(&mut self, col: usize, v: f64) {
@@ -239,10 +306,12 @@ impl ColumnsBuilder {
                 Some(v) => self.push_bool(col, v),
                 None => return Err(bad_value("bool", s, &field.name)),
             },
-            DataType::Timestamp => match scalar::parse_timestamp(s) {
-                Some(v) => self.push_i64(col, v),
-                None => return Err(bad_value("timestamp", s, &field.name)),
-            },
+            DataType::Timestamp | DataType::Date => {
+                if !self.push_time_text(col, s) {
+                    let field = &self.fields[col];
+                    return Err(bad_value(field.ty.name(), s, &field.name));
+                }
+            }
             DataType::Duration => match scalar::parse_duration(s) {
                 Some(v) => self.push_i64(col, v),
                 None => return Err(bad_value("duration", s, &field.name)),
@@ -302,6 +371,7 @@ fn finish_column(ty: DataType, values: Values, nulls: Option<NullBuffer>) -> Arr
                 _ => Arc::new(Int64Array::new(values, nulls)),
             }
         }
+        Values::I32(v) => Arc::new(Date32Array::new(ScalarBuffer::from(v), nulls)),
         Values::F64(v) => Arc::new(Float64Array::new(ScalarBuffer::from(v), nulls)),
         Values::Bool(mut v) => Arc::new(BooleanArray::new(v.finish(), nulls)),
         Values::Str { offsets, data } => {

@@ -8,7 +8,9 @@
 //! - int and duration (milliseconds): exact decimal integers;
 //! - float: shortest round-trip text (ryu), e.g. `0.1`, `1.0`, `1e21`; NaN and ±infinity have
 //!   no JSON form and are written as null (an empty CSV field);
-//! - timestamp: RFC 3339 UTC with `Z`, `.mmm` only when the milliseconds are not zero;
+//! - timestamp: RFC 3339 UTC with `Z`, `.mmm` only when the milliseconds are not zero (a
+//!   source column's `format` is for reading only);
+//! - date: `YYYY-MM-DD` (a JSON string);
 //! - bool: `true` / `false`; null: JSON `null`, an empty CSV field.
 //!
 //! CSV follows RFC 4180: a field is quoted when it contains `,`, `"`, CR or LF, with `"`
@@ -20,13 +22,13 @@ use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
-    DurationMillisecondType, Float64Type, Int64Type, TimestampMillisecondType,
+    Date32Type, DurationMillisecondType, Float64Type, Int64Type, TimestampMillisecondType,
 };
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use sluice_dsl::plan::{Format, Schema};
 
 use super::ConnectorError;
-use super::scalar::write_timestamp;
+use super::scalar::{write_date, write_timestamp};
 use crate::arrow_schema_map::arrow_type;
 
 /// Encodes batches of one schema in one format.
@@ -46,6 +48,7 @@ enum Col<'a> {
     Str(&'a arrow_array::StringArray),
     Timestamp(&'a arrow_array::TimestampMillisecondArray),
     Duration(&'a arrow_array::DurationMillisecondArray),
+    Date(&'a arrow_array::Date32Array),
 }
 
 impl Encoder {
@@ -190,6 +193,7 @@ fn downcast(array: &ArrayRef, ty: sluice_dsl::plan::DataType) -> Col<'_> {
         T::String => Col::Str(array.as_string::<i32>()),
         T::Timestamp => Col::Timestamp(array.as_primitive::<TimestampMillisecondType>()),
         T::Duration => Col::Duration(array.as_primitive::<DurationMillisecondType>()),
+        T::Date => Col::Date(array.as_primitive::<Date32Type>()),
     }
 }
 
@@ -207,6 +211,7 @@ fn write_value(out: &mut Vec<u8>, col: &Col, row: usize, format: Format) {
         Col::Str(a) => a.is_null(row),
         Col::Timestamp(a) => a.is_null(row),
         Col::Duration(a) => a.is_null(row),
+        Col::Date(a) => a.is_null(row),
     };
     if is_null {
         write_null(out, format);
@@ -234,6 +239,16 @@ fn write_value(out: &mut Vec<u8>, col: &Col, row: usize, format: Format) {
                 out.push(b'"');
             }
             write_timestamp(out, a.value(row));
+            if quote {
+                out.push(b'"');
+            }
+        }
+        Col::Date(a) => {
+            let quote = format == Format::Jsonl;
+            if quote {
+                out.push(b'"');
+            }
+            write_date(out, i64::from(a.value(row)));
             if quote {
                 out.push(b'"');
             }

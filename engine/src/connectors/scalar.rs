@@ -10,11 +10,13 @@
 //! - timestamp: integer epoch milliseconds (`1357016400000`), or RFC 3339
 //!   `YYYY-MM-DD[T| ]HH:MM:SS[.fraction][Z|±HH:MM]`. Leniencies: a missing offset means UTC, a
 //!   bare date `YYYY-MM-DD` means its midnight UTC. Fractions beyond milliseconds are truncated.
+//! - date: `YYYY-MM-DD` exactly (four-digit year), a real calendar day.
 //! - duration: integer milliseconds, or an integer with a unit `ms`, `s`, `m`, `h`, `d` (the
 //!   language's literal forms, e.g. `250ms`, `10s`).
 //!
 //! Timestamps are written as RFC 3339 UTC with a `Z`, with `.mmm` only when the milliseconds
-//! are not zero: `2013-01-01T05:00:00Z`, `2013-01-01T05:00:00.123Z`.
+//! are not zero: `2013-01-01T05:00:00Z`, `2013-01-01T05:00:00.123Z`; dates as `YYYY-MM-DD`
+//! (ISO 8601 expanded years outside 0000-9999, as for timestamps).
 
 /// Why a text is not an int.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,8 +140,19 @@ fn digits(b: &[u8]) -> Option<i64> {
     Some(v)
 }
 
-fn parse_rfc3339(b: &[u8]) -> Option<i64> {
-    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+/// Days since 1970-01-01 of `YYYY-MM-DD`.
+pub(crate) fn parse_date(s: &str) -> Option<i32> {
+    let b = s.as_bytes();
+    if b.len() != 10 {
+        return None;
+    }
+    // Years 0000-9999 always fit in i32 days.
+    ymd_days(b).map(|d| d as i32)
+}
+
+/// The day of the `YYYY-MM-DD` that `b` starts with (`b` has at least 10 bytes).
+fn ymd_days(b: &[u8]) -> Option<i64> {
+    if b[4] != b'-' || b[7] != b'-' {
         return None;
     }
     let year = digits(&b[0..4])?;
@@ -148,7 +161,14 @@ fn parse_rfc3339(b: &[u8]) -> Option<i64> {
     if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
         return None;
     }
-    let days = days_from_civil(year, month, day);
+    Some(days_from_civil(year, month, day))
+}
+
+fn parse_rfc3339(b: &[u8]) -> Option<i64> {
+    if b.len() < 10 {
+        return None;
+    }
+    let days = ymd_days(b)?;
     if b.len() == 10 {
         return Some(days * 86_400_000);
     }
@@ -261,8 +281,25 @@ fn push2(out: &mut Vec<u8>, v: u32) {
 /// Appends `ms` (epoch milliseconds) as RFC 3339 UTC: `2013-01-01T05:00:00Z`, or
 /// `2013-01-01T05:00:00.120Z` when the milliseconds are not zero.
 pub(crate) fn write_timestamp(out: &mut Vec<u8>, ms: i64) {
-    let days = ms.div_euclid(86_400_000);
     let rem = ms.rem_euclid(86_400_000) as u32;
+    write_date(out, ms.div_euclid(86_400_000));
+    out.push(b'T');
+    push2(out, rem / 3_600_000);
+    out.push(b':');
+    push2(out, rem / 60_000 % 60);
+    out.push(b':');
+    push2(out, rem / 1000 % 60);
+    let millis = rem % 1000;
+    if millis != 0 {
+        out.push(b'.');
+        out.push(b'0' + (millis / 100) as u8);
+        push2(out, millis % 100);
+    }
+    out.push(b'Z');
+}
+
+/// Appends a day (days since 1970-01-01) as `YYYY-MM-DD`.
+pub(crate) fn write_date(out: &mut Vec<u8>, days: i64) {
     let (year, month, day) = civil_from_days(days);
     if (0..=9999).contains(&year) {
         let y = year as u32;
@@ -282,19 +319,6 @@ pub(crate) fn write_timestamp(out: &mut Vec<u8>, ms: i64) {
     push2(out, month);
     out.push(b'-');
     push2(out, day);
-    out.push(b'T');
-    push2(out, rem / 3_600_000);
-    out.push(b':');
-    push2(out, rem / 60_000 % 60);
-    out.push(b':');
-    push2(out, rem / 1000 % 60);
-    let millis = rem % 1000;
-    if millis != 0 {
-        out.push(b'.');
-        out.push(b'0' + (millis / 100) as u8);
-        push2(out, millis % 100);
-    }
-    out.push(b'Z');
 }
 
 /// A value for a message: at most 64 characters, cut at a character boundary.

@@ -13,7 +13,8 @@
 //! Timestamps and durations are i64 milliseconds, so their arithmetic is integer arithmetic on
 //! zero-copy Int64 views of them (`timestamp ± duration`, `duration + timestamp`,
 //! `timestamp - timestamp`, `duration ± duration`, `duration * int`, `int * duration`,
-//! `duration / int`, `duration % duration`), with the same null-on-overflow rule.
+//! `duration / int`, `duration % duration`), with the same null-on-overflow rule. Dates
+//! (`date ± duration`, `date - date`) are in `date.rs`.
 
 use arrow_arith::numeric;
 use arrow_array::cast::AsArray;
@@ -25,7 +26,7 @@ use sluice_dsl::ast::BinaryOp;
 use sluice_dsl::plan::DataType;
 use std::sync::Arc;
 
-use super::{ExprError, Lanes, Operand, as_int64, from_int64, null_result, shape};
+use super::{ExprError, Lanes, Operand, as_int64, date, from_int64, null_result, shape};
 
 /// `l op r` where `out` is the plan's result type.
 pub(super) fn binary(
@@ -36,9 +37,12 @@ pub(super) fn binary(
     rows: usize,
 ) -> Result<Operand, ExprError> {
     use BinaryOp::{Add, Div, Mod, Mul, Sub};
-    use DataType::{Duration as Dur, Float, Int, Timestamp as Ts};
+    use DataType::{Date, Duration as Dur, Float, Int, Timestamp as Ts};
     let scalar = l.is_scalar() && r.is_scalar();
     let expected = match (lt, op, rt) {
+        (Date, Add | Sub, Dur) if out == Date => return date::add_duration(op, &l, &r, rows),
+        (Dur, Add, Date) if out == Date => return date::add_duration(op, &r, &l, rows),
+        (Date, Sub, Date) if out == Dur => return date::difference(&l, &r, rows),
         (Float, _, Float) => {
             let kernel = match op {
                 Add => numeric::add,

@@ -17,6 +17,10 @@
 //! | int <-> timestamp/duration | epoch / plain milliseconds | zero-copy reinterpretation |
 //! | float -> timestamp/duration | via int (truncate) | `arrow_cast` + reinterpretation |
 //! | timestamp/duration -> float | milliseconds | reinterpretation + `arrow_cast` |
+//! | date -> timestamp | midnight UTC | loop, `date.rs` |
+//! | timestamp -> date | the UTC day (earlier day before 1970) | loop, `date.rs` |
+//! | string -> date | `YYYY-MM-DD`; else null | loop, `date.rs` |
+//! | date -> string | `YYYY-MM-DD` | `arrow_cast` |
 
 use std::fmt;
 use std::sync::Arc;
@@ -31,12 +35,12 @@ use arrow_schema::ArrowError;
 use sluice_dsl::plan::DataType;
 
 use super::time::{parse_duration, parse_timestamp, write_duration, write_rfc3339};
-use super::{ExprError, Operand, as_int64, from_int64};
+use super::{ExprError, Operand, as_int64, date, from_int64};
 use crate::arrow_schema_map::arrow_type;
 
 /// Casts `v` of plan type `from` to plan type `to`.
 pub(super) fn cast(v: Operand, from: DataType, to: DataType) -> Result<Operand, ExprError> {
-    use DataType::{Bool, Duration as Dur, Float, Int, String as Str, Timestamp as Ts};
+    use DataType::{Bool, Date, Duration as Dur, Float, Int, String as Str, Timestamp as Ts};
     if from == to {
         return Ok(v);
     }
@@ -53,6 +57,10 @@ pub(super) fn cast(v: Operand, from: DataType, to: DataType) -> Result<Operand, 
             let out: TimestampMillisecondArray = parse(a, parse_timestamp);
             Ok(Arc::new(out) as ArrayRef)
         }),
+        (Date, Ts) => v.map(date::to_timestamp),
+        (Ts, Date) => v.map(date::of_timestamp),
+        (Str, Date) => v.map(date::parse),
+        (Date, Str) => v.map(|a| kernel(a, Str)),
         (Str, Dur) => v.map(|a| {
             let out: DurationMillisecondArray = parse(a, parse_duration);
             Ok(Arc::new(out) as ArrayRef)

@@ -4,7 +4,7 @@
 use arrow_array::RecordBatch;
 use sluice_dsl::plan::{DataType, ScalarFunc, TypedExpr};
 
-use super::{ExprError, Operand, eval, geo, strings, time};
+use super::{ExprError, Operand, date, eval, geo, strings, time};
 
 /// Checks that `args` have the types `want` and evaluates them.
 fn eval_args<const N: usize>(
@@ -45,7 +45,7 @@ pub(super) fn call(
     args: &[TypedExpr],
     batch: &RecordBatch,
 ) -> Result<Operand, ExprError> {
-    use DataType::{Float, Int, String as Str, Timestamp};
+    use DataType::{Date, Float, Int, String as Str, Timestamp};
     let rows = batch.num_rows();
     match f {
         ScalarFunc::Lower | ScalarFunc::Upper => {
@@ -79,7 +79,12 @@ pub(super) fn call(
             strings::substr(&s, &start, &len, rows)
         }
         ScalarFunc::Hour | ScalarFunc::Day | ScalarFunc::Month | ScalarFunc::Year => {
-            let [ts] = eval_args(f, args, [Timestamp], batch)?;
+            // `day`/`month`/`year` also take a date; Arrow's `date_part` reads both.
+            let want = match args.first() {
+                Some(a) if a.ty == Date && f != ScalarFunc::Hour => Date,
+                _ => Timestamp,
+            };
+            let [ts] = eval_args(f, args, [want], batch)?;
             time::date_part(ts, f)
         }
         ScalarFunc::DateTrunc(unit) => {
@@ -95,6 +100,10 @@ pub(super) fn call(
                     });
                 }
             };
+            if ts.ty == Date {
+                let [d] = eval_args(f, std::slice::from_ref(ts), [Date], batch)?;
+                return date::trunc(d, unit);
+            }
             let [ts] = eval_args(f, std::slice::from_ref(ts), [Timestamp], batch)?;
             time::date_trunc(ts, unit)
         }

@@ -26,6 +26,7 @@
 mod arith;
 mod cast;
 mod compare;
+mod date;
 mod funcs;
 mod geo;
 pub use geo::haversine;
@@ -40,12 +41,12 @@ use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
-    DurationMillisecondType, Float64Type, Int64Type, TimestampMillisecondType,
+    Date32Type, DurationMillisecondType, Float64Type, Int64Type, TimestampMillisecondType,
 };
 use arrow_array::{
-    Array, ArrayRef, ArrowPrimitiveType, BooleanArray, Datum, DurationMillisecondArray,
-    Float64Array, Int64Array, PrimitiveArray, RecordBatch, RecordBatchOptions, StringArray,
-    TimestampMillisecondArray, new_null_array,
+    Array, ArrayRef, ArrowPrimitiveType, BooleanArray, Date32Array, Datum,
+    DurationMillisecondArray, Float64Array, Int64Array, PrimitiveArray, RecordBatch,
+    RecordBatchOptions, StringArray, TimestampMillisecondArray, new_null_array,
 };
 use arrow_buffer::{ArrowNativeType, BooleanBuffer, NullBuffer};
 use arrow_schema::{ArrowError, DataType as ArrowType, SchemaRef, TimeUnit as ArrowTimeUnit};
@@ -181,6 +182,7 @@ fn literal_array(v: &Value, ty: DataType, len: usize) -> Option<ArrayRef> {
         (Value::Duration(d) | Value::Int(d), DataType::Duration) => {
             Arc::new(DurationMillisecondArray::from_value(*d, len))
         }
+        (Value::Date(d), DataType::Date) => Arc::new(Date32Array::from_value(*d, len)),
         _ => return None,
     })
 }
@@ -271,6 +273,7 @@ fn broadcast(one: &ArrayRef, len: usize) -> ArrayRef {
         ArrowType::Duration(ArrowTimeUnit::Millisecond) => {
             Some(repeat_primitive::<DurationMillisecondType>(one, len))
         }
+        ArrowType::Date32 => Some(repeat_primitive::<Date32Type>(one, len)),
         ArrowType::Utf8 => {
             let s = one.as_string::<i32>().value(0);
             Some(Arc::new(StringArray::from_iter_values(std::iter::repeat_n(s, len))) as ArrayRef)

@@ -42,7 +42,8 @@ pub fn class_of(ty: DataType) -> Option<Class> {
         DataType::Int | DataType::Timestamp | DataType::Duration => Some(Class::I64),
         DataType::Float => Some(Class::F64),
         DataType::Bool => Some(Class::Bool),
-        DataType::String => None,
+        // No kernel reads Date32 (i32) columns: date stages stay on the CPU.
+        DataType::String | DataType::Date => None,
     }
 }
 
@@ -288,7 +289,7 @@ impl Gen {
     }
 
     fn class(e: &TypedExpr) -> Result<Class, Unsupported> {
-        class_of(e.ty).ok_or_else(|| Unsupported("string values".into()))
+        class_of(e.ty).ok_or_else(|| Unsupported(format!("{} values", e.ty.name())))
     }
 
     fn expr(&mut self, e: &TypedExpr) -> Result<(String, String), Unsupported> {
@@ -373,6 +374,7 @@ impl Gen {
             Value::Int(i) | Value::Timestamp(i) | Value::Duration(i) => *i,
             Value::Float(f) => f.to_bits() as i64,
             Value::String(_) => return Err(Unsupported("a string literal".into())),
+            Value::Date(_) => return Err(Unsupported("a date literal".into())),
         };
         let slot = self.consts.len();
         self.consts.push(bits);

@@ -57,7 +57,7 @@ pub enum PartialKind {
     SumFloat,
     /// `avg` over floats or ints (ints converted to f64 as on the CPU).
     Avg,
-    /// `min`/`max` over i64-valued columns (int, timestamp, duration, bool).
+    /// `min`/`max` over i64-valued columns (int, timestamp, duration, bool; dates widened).
     ExtremeInt {
         max: bool,
     },

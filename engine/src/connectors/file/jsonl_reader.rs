@@ -152,8 +152,11 @@ impl ValueSeed<'_> {
 
     fn int(self, v: i64) {
         match self.field().ty {
-            DataType::Int | DataType::Timestamp | DataType::Duration => {
-                self.out.push_i64(self.col, v)
+            DataType::Int | DataType::Duration => self.out.push_i64(self.col, v),
+            DataType::Timestamp | DataType::Date => {
+                if !self.out.push_time_int(self.col, v) {
+                    self.mismatch(v);
+                }
             }
             DataType::Float => self.out.push_f64(self.col, v as f64),
             _ => self.mismatch(v),
@@ -231,7 +234,12 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
                 self.out.push_str(self.col, v);
                 return Ok(());
             }
-            DataType::Timestamp => scalar::parse_timestamp(v),
+            DataType::Timestamp | DataType::Date => {
+                if !self.out.push_time_text(self.col, v) {
+                    self.mismatch(format!("{:?}", shown(v)));
+                }
+                return Ok(());
+            }
             DataType::Duration => scalar::parse_duration(v),
             _ => None,
         };

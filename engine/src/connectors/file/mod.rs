@@ -293,7 +293,8 @@ impl<R: Read + Send> TextSource<R> {
         first_index: u64,
         multiline: bool,
     ) -> TextSource<R> {
-        let builder = ColumnsBuilder::new(&node.schema, ctx.batch_size.clamp(1, 1 << 16));
+        let builder = ColumnsBuilder::new(&node.schema, ctx.batch_size.clamp(1, 1 << 16))
+            .with_formats(&node.formats);
         TextSource {
             at_start: lines.offset() == 0 && first_index == 0,
             lines,

@@ -42,6 +42,7 @@ impl MessageDecoder {
         let timestamp = node.kafka.timestamp_column;
         let mut payload_fields: Vec<Field> = Vec::new();
         let mut meta_fields: Vec<Field> = Vec::new();
+        let mut payload_formats = Vec::new();
         let mut origins = Vec::with_capacity(node.schema.fields.len());
         // Metadata columns in a fixed order: key first, then timestamp.
         for (which, column) in [key, timestamp].into_iter().enumerate() {
@@ -63,12 +64,13 @@ impl MessageDecoder {
             } else {
                 origins.push(Origin::Payload(payload_fields.len()));
                 payload_fields.push(f.clone());
+                payload_formats.push(node.formats.get(i).cloned().flatten());
             }
         }
         let payload_schema = Schema::new(payload_fields);
         Ok(MessageDecoder {
             decoder: Decoder::new(format, None, &payload_schema),
-            payload: ColumnsBuilder::new(&payload_schema, capacity),
+            payload: ColumnsBuilder::new(&payload_schema, capacity).with_formats(&payload_formats),
             meta: ColumnsBuilder::new(&Schema::new(meta_fields), capacity),
             origins,
             has_key: key.is_some(),
@@ -145,5 +147,69 @@ impl MessageDecoder {
             &arrow_array::RecordBatchOptions::new().with_row_count(Some(payload.num_rows())),
         )
         .expect("columns follow the schema by construction")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Date32Type, TimestampMillisecondType};
+    use sluice_dsl::ast::Span;
+    use sluice_dsl::plan::{ConnectorSpec, Format, KafkaOptions, TimeFormat};
+
+    use super::*;
+
+    /// Formats follow their columns past the key column, which is not in the payload.
+    #[test]
+    fn payload_columns_keep_their_formats() {
+        let fields = vec![
+            Field::new("k", DataType::String, false),
+            Field::new("at", DataType::Timestamp, false),
+            Field::new("day", DataType::Date, true),
+        ];
+        let node = SourceNode {
+            name: "s".into(),
+            connector: ConnectorSpec::Kafka {
+                topic: "t".into(),
+                brokers: "b".into(),
+                group: None,
+            },
+            format: Some(Format::Jsonl),
+            formats: vec![
+                None,
+                Some(TimeFormat::parse("%d/%m/%Y %H:%M").unwrap()),
+                Some(TimeFormat::EpochS),
+            ],
+            schema: Schema::new(fields),
+            header: false,
+            quoted_newlines: false,
+            event_time: None,
+            max_out_of_order: 0,
+            dead_letter: None,
+            key: vec![],
+            kafka: KafkaOptions {
+                key_column: Some(0),
+                ..KafkaOptions::default()
+            },
+            span: Span::default(),
+        };
+        let mut d = MessageDecoder::new(&node, 4).unwrap();
+        d.decode(
+            Some(br#"{"at":"01/01/2013 05:00","day":-1}"#),
+            Some(b"a"),
+            None,
+        )
+        .unwrap();
+        let bad = d.decode(Some(br#"{"at":"2013-01-01T05:00:00Z"}"#), Some(b"b"), None);
+        assert_eq!(
+            bad.unwrap_err(),
+            "invalid timestamp `\"2013-01-01T05:00:00Z\"` in column `at`"
+        );
+        let batch = d.finish();
+        assert_eq!(batch.num_rows(), 1);
+        let at = batch.column(1).as_primitive::<TimestampMillisecondType>();
+        assert_eq!(at.value(0), 1_357_016_400_000);
+        // -1 s since the epoch is on 1969-12-31.
+        assert_eq!(batch.column(2).as_primitive::<Date32Type>().value(0), -1);
     }
 }

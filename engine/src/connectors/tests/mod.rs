@@ -1,6 +1,7 @@
 //! Tests of the connectors, with hand-made files in a temporary directory.
 
 mod csv;
+mod dates;
 mod encode;
 mod generator;
 mod jsonl;
@@ -68,6 +69,7 @@ pub(super) fn source(
         name: "src".into(),
         connector,
         format,
+        formats: vec![None; fields.len()],
         schema: Schema::new(fields),
         header: true,
         quoted_newlines: false,
@@ -235,7 +237,7 @@ pub(super) fn read_all(
 }
 
 /// Each row of a batch as `v1|v2|...`: ints and floats as Rust prints them, strings quoted
-/// (Debug), timestamps `@<ms>`, durations `<ms>ms`, null as `null`.
+/// (Debug), timestamps `@<ms>`, durations `<ms>ms`, dates `d<days>`, null as `null`.
 pub(super) fn rows_text(batch: &RecordBatch) -> Vec<String> {
     (0..batch.num_rows())
         .map(|row| {
@@ -264,6 +266,11 @@ pub(super) fn rows_text(batch: &RecordBatch) -> Vec<String> {
                         arrow_schema::DataType::Duration(_) => format!(
                             "{}ms",
                             col.as_primitive::<DurationMillisecondType>().value(row)
+                        ),
+                        arrow_schema::DataType::Date32 => format!(
+                            "d{}",
+                            col.as_primitive::<arrow_array::types::Date32Type>()
+                                .value(row)
                         ),
                         other => panic!("unexpected type {other}"),
                     }

@@ -4,6 +4,7 @@
 mod arith;
 mod cast;
 mod compare;
+mod date;
 mod geo;
 mod logic;
 mod strings;
