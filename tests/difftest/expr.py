@@ -166,7 +166,7 @@ class Bin(Node):
             sop = "//" if op == "/" else op
             return f"ck(CAST({self.l.sql()} AS HUGEINT) {sop} CAST({self.r.sql()} AS HUGEINT))"
         if op == "%":
-            return f"fmod({as_float_sql(self.l)}, {as_float_sql(self.r)})"
+            return f"({as_float_sql(self.l)} % {as_float_sql(self.r)})"
         return f"({as_float_sql(self.l)} {op} {as_float_sql(self.r)})"
 
 
