@@ -19,6 +19,10 @@ pub struct EngineConfig {
     /// Default: true.
     #[serde(default = "default_true")]
     pub progress: bool,
+    /// How long a graceful stop (SIGINT/SIGTERM) may take to drain, flush and commit before
+    /// the run fails with exit 1, in ms. Default: 30000.
+    #[serde(default = "default_stop_timeout_ms")]
+    pub stop_timeout_ms: u64,
     #[serde(default)]
     pub gpu: GpuConfig,
     #[serde(default)]
@@ -43,6 +47,9 @@ fn default_batch_size() -> usize {
 fn default_true() -> bool {
     true
 }
+fn default_stop_timeout_ms() -> u64 {
+    30_000
+}
 
 impl Default for EngineConfig {
     fn default() -> EngineConfig {
@@ -50,6 +57,7 @@ impl Default for EngineConfig {
             workers: default_workers(),
             batch_size: default_batch_size(),
             progress: true,
+            stop_timeout_ms: default_stop_timeout_ms(),
             gpu: GpuConfig::default(),
             metrics: MetricsConfig::default(),
             route: RouteConfig::default(),
@@ -174,6 +182,31 @@ pub struct DebugConfig {
     pub row_cost_ns: u64,
     /// Makes one worker slower: `{ index = 1, factor = 4.0, after_ms = 2000 }`.
     pub slow_worker: Option<SlowWorker>,
+    /// Panics the operator of one stage when its `row`-th input row (1-based, counted per
+    /// worker) arrives: `{ stream = "s", stage = 2, row = 1000 }` (stage: 1-based position in
+    /// the stream's pipe), to test that a panic fails the run promptly.
+    pub panic_at_row: Option<PanicAtRow>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PanicAtRow {
+    pub stream: String,
+    /// 1-based position of the stage in the stream's pipe.
+    pub stage: usize,
+    /// 1-based input row, counted per worker. Default 1.
+    #[serde(default = "default_panic_row")]
+    pub row: u64,
+    /// Only this worker panics (global index); default: every worker.
+    #[serde(default)]
+    pub worker: Option<usize>,
+    /// Instead of panicking, the operator sleeps forever: a stuck worker. Default false.
+    #[serde(default)]
+    pub hang: bool,
+}
+
+fn default_panic_row() -> u64 {
+    1
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]

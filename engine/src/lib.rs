@@ -5,6 +5,7 @@
 //! ```
 //! Connectors and expression kernels are leaves; `dataflow` wires them into operators.
 
+pub mod abort;
 pub mod aggregate;
 pub mod arrow_schema_map;
 pub mod cluster;

@@ -13,7 +13,6 @@ use sluice_dsl::plan::{
     AggFunc, ConnectorSpec, Format, InputRef, LogicalPlan, OpKind, RouteKind, SinkMode,
 };
 
-use crate::aggregate::state::supported;
 use crate::arrow_schema_map::arrow_schema;
 use crate::cluster::ClusterSpec;
 use crate::config::{DebugConfig, EngineConfig, GpuMode};
@@ -44,6 +43,8 @@ pub struct PhysicalPlan {
     pub commit_horizon_ms: Option<i64>,
     /// Which `where`/`select` stages run on the GPU (`gpu/placement.rs`).
     pub gpu: GpuPlan,
+    /// How long a graceful stop may take before the run fails (`stop_timeout_ms`).
+    pub stop_timeout: Duration,
 }
 
 impl PhysicalPlan {
@@ -76,8 +77,10 @@ pub struct RoutePlan {
     pub debug: DebugConfig,
 }
 
-const LATER_HINT: &str = "this build checks and explains it; running it comes with the \
-event-time, windows and joins work (see README, \"What runs today\")";
+/// Why a Kafka table cannot be read as a stream, and what to write instead.
+const TABLE_AS_STREAM_HINT: &str = "a Kafka table never finishes loading, so it has no final \
+rows to stream (file and stdin tables do); to read every message of the topic as a stream, \
+declare it as a `source`";
 
 fn unsupported(what: &str, span: Span, hint: &str) -> Diagnostic {
     Diagnostic::error(
@@ -92,23 +95,23 @@ fn unsupported(what: &str, span: Span, hint: &str) -> Diagnostic {
 /// Lowers a checked plan; every stage the engine cannot run is reported, not just the first.
 pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, Vec<Diagnostic>> {
     let mut errors = Vec::new();
+    let unbounded_table = |input: &InputRef| match input {
+        InputRef::Table(t) => matches!(plan.tables[*t].connector, ConnectorSpec::Kafka { .. }),
+        _ => false,
+    };
     for stream in &plan.streams {
-        if stream
-            .inputs
-            .iter()
-            .any(|i| matches!(i, InputRef::Table(_)))
-        {
+        if stream.inputs.iter().any(unbounded_table) {
             errors.push(unsupported(
-                "reading a `table` as a stream",
+                "reading a Kafka `table` as a stream",
                 stream.span,
-                LATER_HINT,
+                TABLE_AS_STREAM_HINT,
             ));
         }
         for (index, op) in stream.ops.iter().enumerate() {
             match &op.kind {
                 OpKind::Filter(_) | OpKind::Project(_) | OpKind::Route(_) => {}
                 OpKind::Join {
-                    right: right @ InputRef::Stream(_),
+                    right: right @ (InputRef::Stream(_) | InputRef::Source(_)),
                     within: Some(_),
                     ..
                 } => {
@@ -182,29 +185,23 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
                             .with_hint("set `event_time` on the source and keep that column in the `select`"),
                         );
                     }
-                    for call in aggs.iter().filter(|c| !supported(c.func)) {
-                        errors.push(unsupported(
-                            &format!("the aggregate `{}`", call.func.name()),
-                            op.span,
-                            "count(), count(x), sum, min, max and avg run today; the others come \
-                             with the windows and state work",
-                        ));
-                    }
                 }
-                other => errors.push(unsupported(
-                    &format!("the `{}` stage", other.keyword()),
+                // The checker allows no other join: a table without `within`, a source or
+                // stream with it.
+                OpKind::Join { .. } => errors.push(unsupported(
+                    "this join",
                     op.span,
-                    LATER_HINT,
+                    "join a `table` without `within`, or a source or stream with `within`",
                 )),
             }
         }
     }
     for sink in &plan.sinks {
-        if matches!(sink.input, InputRef::Table(_)) {
+        if unbounded_table(&sink.input) {
             errors.push(unsupported(
-                "a sink reading a `table`",
+                "a sink reading a Kafka `table`",
                 sink.span,
-                LATER_HINT,
+                TABLE_AS_STREAM_HINT,
             ));
         }
         if sink.mode != SinkMode::Append && updating_stream(plan, sink).is_none() {
@@ -264,6 +261,21 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
             }
         },
     };
+    if let Some(hook) = &config.debug.panic_at_row
+        && !plan
+            .streams
+            .iter()
+            .any(|s| s.name == hook.stream && (1..=s.ops.len()).contains(&hook.stage))
+    {
+        errors.push(Diagnostic::error(
+            "E0402",
+            format!(
+                "`debug.panic_at_row`: stream `{}` has no stage {}",
+                hook.stream, hook.stage
+            ),
+            Span::default(),
+        ));
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -305,6 +317,7 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
         metrics_listen,
         commit_horizon_ms: crate::commit_horizon::commit_horizon_ms(plan),
         gpu,
+        stop_timeout: Duration::from_millis(config.stop_timeout_ms),
     })
 }
 
@@ -365,6 +378,14 @@ fn format_name(format: Option<Format>) -> &'static str {
         Some(Format::Jsonl) => "jsonl",
         None => "rows",
     }
+}
+
+/// The explain line of a table read as a stream (`dataflow/table_rows.rs`).
+fn table_rows_line(table: &sluice_dsl::plan::SourceNode, workers: usize) -> String {
+    format!(
+        "  TableRows {}: rows exchanged by hash(key) % {workers}, one row per key (the last), emitted once the table is loaded",
+        table.name
+    )
 }
 
 fn input_name(plan: &LogicalPlan, input: &InputRef) -> String {
@@ -446,6 +467,11 @@ impl fmt::Display for PhysicalPlan {
                 writeln!(f, "Union {} <- {}", stream.name, inputs.join(", "))?;
             } else {
                 writeln!(f, "Stream {} <- {}", stream.name, inputs.join(", "))?;
+            }
+            for input in &stream.inputs {
+                if let InputRef::Table(t) = input {
+                    writeln!(f, "{}", table_rows_line(&plan.tables[*t], n))?;
+                }
             }
             let stream_index = plan
                 .streams
@@ -531,6 +557,13 @@ impl fmt::Display for PhysicalPlan {
                         writeln!(f, "  RouteRoundRobin")?;
                         writeln!(f, "  Exchange: row i of worker w to (w + i) % {n}")?;
                     }
+                    OpKind::Top { k, per, .. } if per.is_empty() => {
+                        writeln!(f, "  KeyBy: every row to worker 0 (no `per`)")?;
+                        writeln!(
+                            f,
+                            "  Top: {k} best rows of the whole input, ranked, emitted when the input is complete"
+                        )?;
+                    }
                     OpKind::Top { k, per, .. } => {
                         writeln!(f, "  KeyBy: {} per-keys, exchange by hash % {n}", per.len())?;
                         writeln!(
@@ -613,6 +646,9 @@ impl fmt::Display for PhysicalPlan {
             } else {
                 ""
             };
+            if let InputRef::Table(t) = sink.input {
+                writeln!(f, "{}", table_rows_line(&plan.tables[t], n))?;
+            }
             writeln!(
                 f,
                 "Write {} <- {}: {} {gathered}{target}",

@@ -2,12 +2,13 @@
 
 use std::collections::HashSet;
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sluice_dsl::plan::{InputRef, OpKind, RouteKind};
 
+use crate::abort::{self, Abort};
 use crate::cluster::{self, ClusterError, ClusterSpec};
 use crate::connectors::sink::sink_writes_on_every_process;
 use crate::connectors::{
@@ -64,6 +65,9 @@ pub enum RunError {
     Failed(Vec<String>),
     #[error("a worker panicked: {0}")]
     Worker(String),
+    /// A panic or a stop that did not drain in time; nothing was committed.
+    #[error("the run was aborted: {0}")]
+    Aborted(String),
     #[error(transparent)]
     Cluster(#[from] ClusterError),
     #[error("cannot serve metrics on {addr}: {source}")]
@@ -152,18 +156,40 @@ impl RunShared {
 /// Runs one dataflow, built by `build(scope, worker, workers)` on each of `threads` worker
 /// threads of this process, to completion. On several processes (`cluster`) `worker` is the
 /// global index and `workers` the total over all processes.
-pub(crate) fn execute<F>(threads: usize, cluster: &ClusterSpec, build: F) -> Result<(), RunError>
+///
+/// A panic in any worker (or, on a cluster, a peer process that goes away) fails the run
+/// within [`abort::LEAVE_GRACE`] (`abort.rs`), and so does a graceful stop that has not
+/// drained within `stop_timeout`; workers stuck in an operator are then left behind.
+pub(crate) fn execute<F>(
+    threads: usize,
+    cluster: &ClusterSpec,
+    stop_timeout: Duration,
+    build: F,
+) -> Result<(), RunError>
 where
     F: for<'scope> Fn(timely::dataflow::Scope<'scope, u64>, usize, usize) + Send + Sync + 'static,
 {
+    let abort = Abort::new();
+    let finished = Arc::new(AtomicUsize::new(0));
+    let (worker_abort, worker_finished) = (abort.clone(), finished.clone());
     let per_worker = move |worker: &mut timely::worker::Worker| {
         let (index, peers) = (worker.index(), worker.peers());
+        let _run = abort::enter_run(worker_abort.clone(), index);
+        let _finished = CountOnDrop(worker_finished.clone());
         metrics::set_current_worker(index);
         worker.dataflow::<u64, _, _>(|scope| build(scope, index, peers));
+        // Parked workers wake up at least this often to see an abort.
+        while !worker_abort.is_set() && worker.step_or_park(Some(Duration::from_millis(50))) {}
+        if worker_abort.is_set() {
+            for dataflow in worker.installed_dataflows() {
+                worker.drop_dataflow(dataflow);
+            }
+        }
     };
     let guards = if cluster.is_multi_process() {
         use timely::communication::allocator::zero_copy::initialize::initialize_networking_from_sockets;
         use timely::communication::allocator::{AllocatorBuilder, ProcessBuilder};
+        abort::adopt_process_threads(&abort);
         let sockets = cluster::connect(cluster)?;
         let hooks = timely::communication::Hooks::default();
         let local =
@@ -184,14 +210,55 @@ where
     } else {
         timely::execute(timely::Config::process(threads), per_worker)
     };
-    guards.map_err(RunError::Worker).and_then(|guards| {
-        let panics: Vec<String> = guards.join().into_iter().filter_map(Result::err).collect();
-        if panics.is_empty() {
-            Ok(())
-        } else {
-            Err(RunError::Worker(panics.join("; ")))
+    let guards = guards.map_err(RunError::Worker)?;
+    let mut stop_seen: Option<Instant> = None;
+    while finished.load(Ordering::SeqCst) < threads {
+        std::thread::sleep(Duration::from_millis(10));
+        if let Some((reason, at)) = abort.reason()
+            && at.elapsed() >= abort::LEAVE_GRACE
+        {
+            // Joining would wait for a stuck worker forever: leave its thread behind.
+            std::mem::forget(guards);
+            return Err(RunError::Aborted(reason));
         }
-    })
+        if crate::stop::requested() && !abort.is_set() {
+            let since = *stop_seen.get_or_insert_with(Instant::now);
+            if since.elapsed() >= stop_timeout {
+                let busy = abort.busy_workers();
+                abort.fail(format!(
+                    "the graceful stop did not finish within {} s (`stop_timeout_ms`){}",
+                    stop_timeout.as_secs_f64(),
+                    match busy.is_empty() {
+                        true => String::new(),
+                        false => format!("; still running: {}", busy.join(", ")),
+                    }
+                ));
+            }
+        }
+    }
+    if let Some((reason, _)) = abort.reason()
+        && cluster.is_multi_process()
+    {
+        // Joining would join timely's network threads too, which panicked or will panic
+        // (their peers are gone), and re-raise that panic here.
+        std::mem::forget(guards);
+        return Err(RunError::Aborted(reason));
+    }
+    let panics: Vec<String> = guards.join().into_iter().filter_map(Result::err).collect();
+    match abort.reason() {
+        Some((reason, _)) => Err(RunError::Aborted(reason)),
+        None if panics.is_empty() => Ok(()),
+        None => Err(RunError::Worker(panics.join("; "))),
+    }
+}
+
+/// Counts a worker as finished when its closure ends, also by unwinding.
+struct CountOnDrop(Arc<AtomicUsize>);
+
+impl Drop for CountOnDrop {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 /// Runs the plan to completion (bounded inputs) and returns the summary.
@@ -260,9 +327,14 @@ pub fn run(plan: &PhysicalPlan, options: RunOptions) -> Result<RunSummary, RunEr
     );
     let worker_plan = Arc::new(plan.clone());
     let worker_shared = shared.clone();
-    let result = execute(workers, &plan.cluster, move |scope, index, peers| {
-        dataflow::build(scope, &worker_plan, &worker_shared, index, peers);
-    });
+    let result = execute(
+        workers,
+        &plan.cluster,
+        plan.stop_timeout,
+        move |scope, index, peers| {
+            dataflow::build(scope, &worker_plan, &worker_shared, index, peers);
+        },
+    );
     done.store(true, Ordering::Relaxed);
     if let Some(handle) = progress {
         let _ = handle.join();

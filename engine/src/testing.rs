@@ -203,6 +203,7 @@ pub fn run_test(plan: &PhysicalPlan, case: &TestCase) -> Result<TestOutcome, Run
     execute(
         plan.workers,
         &crate::cluster::ClusterSpec::single(),
+        plan.stop_timeout,
         move |scope, worker, workers| {
             let open = |index: usize, node: &SourceNode, ctx| open_memory(node, &given[index], ctx);
             let built = dataflow::build_streams(

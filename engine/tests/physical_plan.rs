@@ -102,17 +102,25 @@ fn everything_that_cannot_run_yet_is_reported_on_its_span() {
 source s = file("x.csv") as csv { schema { a: int  t: timestamp }  event_time = t }
 stream w = s | where a > 1 @gpu
 sink o = stdout as csv <- w
-table k = file("k.csv") as csv { schema { a: int }  key = a }
+table k = kafka(topic = "k", brokers = "b:1") as json { schema { a: int  v: int? }  key = a }
 stream j = k | where a > 1
 sink o2 = stdout as csv <- j
+sink o3 = stdout as csv <- k
 "#;
-    let errors = lower(&compile(text), &off()).unwrap_err();
+    let errors: Vec<_> = lower(&compile(text), &off())
+        .unwrap_err()
+        .into_iter()
+        .filter(|d| d.code == "E0401")
+        .collect();
     let messages: Vec<String> = errors.iter().map(|d| d.message.clone()).collect();
     assert_eq!(
         messages,
-        ["reading a `table` as a stream cannot run in this version of the engine",]
+        [
+            "reading a Kafka `table` as a stream cannot run in this version of the engine",
+            "a sink reading a Kafka `table` cannot run in this version of the engine",
+        ]
     );
-    for (d, word) in errors.iter().zip(["stream j"]) {
+    for (d, word) in errors.iter().zip(["stream j", "sink o3"]) {
         assert_eq!(d.code, "E0401");
         let spanned = &text[d.span.start..d.span.end];
         assert!(
@@ -120,4 +128,31 @@ sink o2 = stdout as csv <- j
             "span of `{word}` covers {spanned:?}"
         );
     }
+}
+
+#[test]
+fn a_global_top_and_an_interval_join_with_a_source_run() {
+    check(
+        r#"
+source f = file("f.csv") as csv { schema { o: string  t: timestamp  d: int } event_time = t }
+source w = file("w.csv") as csv { schema { o: string  t: timestamp  temp: int } event_time = t }
+stream worst = f | top 3 by d desc
+stream with_w = f | left join w on o == w.o within 1h
+sink o1 = stdout as csv <- worst
+sink o2 = stdout as csv <- with_w
+"#,
+        2,
+        "physical plan: workers=2 batch_size=8192
+Read f: csv file \"f.csv\", one byte range per worker (2)
+Read w: csv file \"w.csv\", one byte range per worker (2)
+Stream worst <- f
+  KeyBy: every row to worker 0 (no `per`)
+  Top: 3 best rows of the whole input, ranked, emitted when the input is complete
+Stream with_w <- f
+  KeyBy: both sides exchanged by hash(keys) % 2
+  IntervalJoin (left) w: |t_left - t_right| <= 3600000 ms, state dropped once time + within < frontier
+Write o1 <- worst: csv stdout, one encoder per worker, shared writer
+Write o2 <- with_w: csv stdout, one encoder per worker, shared writer
+",
+    );
 }

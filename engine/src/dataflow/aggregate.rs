@@ -74,6 +74,7 @@ impl<'scope> AggregateBatches for BatchStream<'scope> {
                 let mut table = new_table();
                 let mut capability = Some(capability);
                 move |(input, frontier), output| {
+                    let _stage = crate::abort::stage(&partial_context);
                     input.for_each(|_, data| {
                         for batch in data.drain(..) {
                             if let Some(t) = table.as_mut()
@@ -101,6 +102,7 @@ impl<'scope> AggregateBatches for BatchStream<'scope> {
                 let mut table = new_final_table();
                 let mut capability = Some(capability);
                 move |(input, frontier), output| {
+                    let _stage = crate::abort::stage(&context);
                     input.for_each(|_, data| {
                         if let Some(t) = table.as_mut() {
                             data.drain(..).for_each(|p| {

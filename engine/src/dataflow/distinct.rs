@@ -61,6 +61,7 @@ impl<'scope> DistinctRows for BatchStream<'scope> {
             let mut pending: Vec<RecordBatch> = Vec::new();
             let mut held: Option<Capability<u64>> = None;
             move |(input, frontier), output| {
+                let _stage = crate::abort::stage(&spec.context);
                 input.for_each(|cap, data| {
                     let Some(&t) = cap.least() else { return };
                     if held.as_ref().is_none_or(|h| t < *h.time()) {

@@ -35,6 +35,7 @@ impl<'scope> FilterBatches for BatchStream<'scope> {
     ) -> Self {
         self.unary(Pipeline, "Filter", move |_, _| {
             move |input, output| {
+                let _stage = crate::abort::stage(&context);
                 input.for_each(|cap, data| {
                     let mut session = output.session(&cap);
                     for batch in data.drain(..) {

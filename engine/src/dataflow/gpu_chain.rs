@@ -58,6 +58,7 @@ impl<'scope> GpuChainBatches for BatchStream<'scope> {
         self.unary(Pipeline, "GpuChain", move |_, _| {
             let mut queue = VecDeque::new();
             move |input, output| {
+                let _stage = crate::abort::stage(&spec.context);
                 let Some(chain) = chain.as_ref() else {
                     input.for_each(|_, data| data.clear());
                     return;

@@ -100,6 +100,7 @@ impl<'scope> IntervalJoin<'scope> for BatchStream<'scope> {
                 let mut sides = [Side::default(), Side::default()];
                 let mut held: Option<Capability<u64>> = None;
                 move |(left, left_frontier), (right, right_frontier), output| {
+                    let _stage = crate::abort::stage(&spec.context);
                     let mut arrivals: Vec<(usize, Capability<u64>, RecordBatch)> = Vec::new();
                     left.for_each(|cap, data| {
                         let Some(&t) = cap.least() else { return };

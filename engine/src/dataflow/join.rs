@@ -109,6 +109,7 @@ impl<'scope> JoinTable<'scope> for BatchStream<'scope> {
                 "KeyByTable",
                 move |_, _| {
                     move |input, output| {
+                        let _stage = crate::abort::stage(&route_spec.context);
                         input.for_each(|cap, data| {
                             let mut session = output.session(&cap);
                             for batch in data.drain(..) {
@@ -142,6 +143,7 @@ impl<'scope> JoinTable<'scope> for BatchStream<'scope> {
         builder.build(move |_initial| {
             let mut held: Vec<Held> = Vec::new();
             move |frontiers| {
+                let _stage = crate::abort::stage(&spec.context);
                 stream_in.for_each(|cap, data| {
                     let Some(&time) = cap.least() else { return };
                     for (_, sender, WireBatch(batch)) in data.drain(..) {

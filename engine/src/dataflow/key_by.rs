@@ -44,6 +44,7 @@ impl<'scope> KeyBy<'scope> for BatchStream<'scope> {
             "KeyBy",
             move |_, _| {
                 move |input, output| {
+                    let _stage = crate::abort::stage(&context);
                     input.for_each(|cap, data| {
                         let mut session = output.session(&cap);
                         for batch in data.drain(..) {

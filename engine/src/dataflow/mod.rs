@@ -11,10 +11,12 @@ mod gpu_chain;
 mod interval_join;
 mod join;
 mod key_by;
+mod panic_at_row;
 mod project;
 mod read;
 mod route;
 mod table;
+mod table_rows;
 mod top;
 mod updating;
 mod window;
@@ -39,10 +41,12 @@ pub use gpu_chain::{GpuChainBatches, GpuChainSpec};
 pub use interval_join::{IntervalJoin, IntervalJoinSpec};
 pub use join::{JoinSpec, JoinTable};
 pub use key_by::KeyBy;
+pub use panic_at_row::PanicAtRow;
 pub use project::ProjectBatches;
 pub use read::{CommitSpec, EventTimeSpec, TableRead, read_source};
 pub use route::{RouteBatches, RouteSpec};
 pub use table::{ArrangeTable, TableArrangement, TableSpec};
+pub use table_rows::{TableRows, TableRowsSpec};
 pub use top::{TopRows, TopSpec};
 pub use updating::{UpdatingAggregate, UpdatingSpec};
 pub use window::{WindowBatches, WindowSpec};
@@ -160,15 +164,17 @@ pub struct Built<'scope> {
     pub sources: Vec<Option<BatchStream<'scope>>>,
     /// Per stream; `None` when it could not be built.
     pub streams: Vec<Option<BatchStream<'scope>>>,
+    /// Per table: its rows, where a stream or sink reads the table (`table_rows.rs`).
+    pub tables: Vec<Option<BatchStream<'scope>>>,
 }
 
 impl<'scope> Built<'scope> {
-    /// The stream of batches that `input` names (`None` for tables and unbuilt streams).
+    /// The stream of batches that `input` names (`None` when it was not built).
     pub fn input(&self, input: &InputRef) -> Option<BatchStream<'scope>> {
         match input {
             InputRef::Source(i) => self.sources[*i].clone(),
             InputRef::Stream(i) => self.streams[*i].clone(),
-            InputRef::Table(_) => None,
+            InputRef::Table(t) => self.tables[*t].clone(),
         }
     }
 }
@@ -263,6 +269,48 @@ pub fn build_streams<'scope>(
         });
     }
 
+    // A table that a stream or sink reads gives its rows once loaded (bounded tables only:
+    // physical planning refuses the others).
+    let mut tables: Vec<Option<BatchStream<'scope>>> = vec![None; logical.tables.len()];
+    for (t, node) in logical.tables.iter().enumerate() {
+        let read = logical
+            .streams
+            .iter()
+            .flat_map(|s| &s.inputs)
+            .chain(logical.sinks.iter().map(|s| &s.input));
+        if !read.into_iter().any(|i| *i == InputRef::Table(t)) {
+            continue;
+        }
+        let Some(table) = sources[logical.sources.len() + t].clone() else {
+            continue;
+        };
+        let key = node
+            .key
+            .iter()
+            .map(|c| {
+                let f = &node.schema.fields[*c];
+                TypedExpr {
+                    kind: TExpr::Column(*c, f.name.clone()),
+                    ty: f.ty,
+                    nullable: f.nullable,
+                }
+            })
+            .collect();
+        let rows = table.table_rows(
+            TableRowsSpec {
+                key,
+                time_column: node.event_time,
+                schema: crate::arrow_schema_map::arrow_schema(&node.schema),
+                batch_size: plan.batch_size,
+                worker,
+                workers,
+                context: format!("table `{}`", node.name),
+            },
+            shared.clone(),
+        );
+        tables[t] = Some(rows.probe_with(&table_readers[t]));
+    }
+
     // Each table is arranged once per worker graph, when a join first needs it; every join
     // against it shares that arrangement.
     let mut arranged: Vec<Option<TableArrangement<'scope>>> = vec![None; logical.tables.len()];
@@ -270,7 +318,7 @@ pub fn build_streams<'scope>(
     let input_of = |input: &InputRef, streams: &[Option<BatchStream<'scope>>]| match input {
         InputRef::Source(i) => sources[*i].clone(),
         InputRef::Stream(i) => streams[*i].clone(),
-        InputRef::Table(_) => None,
+        InputRef::Table(t) => tables[*t].clone(),
     };
     for (index, node) in logical.streams.iter().enumerate() {
         let inputs: Vec<_> = node
@@ -291,13 +339,20 @@ pub fn build_streams<'scope>(
             if op_index < chain_end {
                 continue; // inside a GPU chain built below
             }
+            let context = format!("stream `{}`, stage `{}`", node.name, op.kind.keyword());
+            if let Some(hook) = &plan.route.debug.panic_at_row
+                && hook.stream == node.name
+                && hook.stage == op_index + 1
+                && hook.worker.is_none_or(|w| w == worker)
+            {
+                stream = stream.panic_at_row(hook.row, hook.hang, context.clone());
+            }
             if let Some(chain) = plan.gpu.chain_at(index, op_index) {
                 chain_end = chain.end;
                 stream =
                     stream.gpu_chain(gpu_chain_spec(plan, shared, index, chain), shared.clone());
                 continue;
             }
-            let context = format!("stream `{}`, stage `{}`", node.name, op.kind.keyword());
             let rows_out = shared.operator_rows[index][op_index].clone();
             // Aggregates, windows and `route by geo` have GPU kernels too (`gpu/stage.rs`).
             let stage_gpu = crate::gpu::stage::stage_gpu(plan.gpu.mode, op.placement);
@@ -369,16 +424,20 @@ pub fn build_streams<'scope>(
                 ),
                 OpKind::Join {
                     left_outer,
-                    right: right @ InputRef::Stream(r),
+                    right: right @ (InputRef::Stream(_) | InputRef::Source(_)),
                     keys,
                     right_columns,
                     within: Some(within),
                     ..
                 } => {
-                    let Some(right_stream) = streams[*r].clone() else {
+                    let Some(right_stream) = input_of(right, &streams) else {
                         continue;
                     };
-                    let right_schema = &logical.streams[*r].schema;
+                    let right_schema = match right {
+                        InputRef::Source(s) => &logical.sources[*s].schema,
+                        InputRef::Stream(r) => &logical.streams[*r].schema,
+                        InputRef::Table(_) => unreachable!("matched above"),
+                    };
                     let right_keys = keys
                         .iter()
                         .map(|(_, c)| {
@@ -534,7 +593,11 @@ pub fn build_streams<'scope>(
         }
         streams[index] = Some(stream);
     }
-    Built { sources, streams }
+    Built {
+        sources,
+        streams,
+        tables,
+    }
 }
 
 /// The schema a stream input carries.

@@ -36,6 +36,7 @@ impl<'scope> ProjectBatches for BatchStream<'scope> {
     ) -> Self {
         self.unary(Pipeline, "Project", move |_, _| {
             move |input, output| {
+                let _stage = crate::abort::stage(&context);
                 input.for_each(|cap, data| {
                     let mut session = output.session(&cap);
                     for batch in data.drain(..) {

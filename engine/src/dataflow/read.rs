@@ -174,6 +174,7 @@ pub fn read_source<'scope>(
         // Widest event-time span of one batch so far (ms), for watermark alignment.
         let mut batch_span = 0u64;
         move |output| {
+            let _stage = crate::abort::stage(&context);
             let (Some(cap), Some(r)) = (capability.as_mut(), reader.as_mut()) else {
                 return;
             };

@@ -79,6 +79,7 @@ impl<'scope> RouteBatches for BatchStream<'scope> {
             let spec = route_spec;
             let mut router = Router::new(&spec);
             move |_frontiers| {
+                let _stage = crate::abort::stage(&spec.context);
                 report_in.for_each(|_, data| {
                     for r in data.drain(..).filter(|r| r.router as usize == spec.worker) {
                         router.observe(&r, spec.epoch);
@@ -118,6 +119,7 @@ impl<'scope> RouteBatches for BatchStream<'scope> {
             drop(capabilities);
             let mut receiver = Receiver::new(&spec, shared.started);
             move |frontiers| {
+                let _stage = crate::abort::stage(&spec.context);
                 input.for_each(|cap, data| {
                     let Some(cap) = cap.retain_least(0) else {
                         return;

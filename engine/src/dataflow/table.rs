@@ -82,6 +82,7 @@ impl<'scope> ArrangeTable<'scope> for BatchStream<'scope> {
                         }
                     };
                     move |input, output| {
+                        let _stage = crate::abort::stage(&spec.context);
                         input.for_each(|cap, data| {
                             let Some(encoder) = encoder.as_mut() else {
                                 data.clear();

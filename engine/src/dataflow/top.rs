@@ -55,6 +55,7 @@ impl<'scope> TopRows for BatchStream<'scope> {
             let mut held: Option<Capability<u64>> = None;
             let mut pending_rows = 0usize;
             move |(input, frontier), output| {
+                let _stage = crate::abort::stage(&spec.context);
                 input.for_each(|cap, data| {
                     let Some(&t) = cap.least() else { return };
                     if held.is_none() {
@@ -129,9 +130,20 @@ fn best(
             })
             .collect::<Vec<_>>()
     };
+    // Without `per` every row is in one group: arrow-row has no encoding of zero columns (its
+    // `Rows` would hold zero rows), so there are no group keys to compare then.
     let per_exprs: Vec<&TypedExpr> = spec.per.iter().collect();
-    let per_rows = RowConverter::new(sort_fields(&per_exprs, &vec![false; per.len()]))?
-        .convert_columns(&per)?;
+    let per_rows = match per.is_empty() {
+        true => None,
+        false => Some(
+            RowConverter::new(sort_fields(&per_exprs, &vec![false; per.len()]))?
+                .convert_columns(&per)?,
+        ),
+    };
+    let group_order = |a: usize, b: usize| match &per_rows {
+        Some(rows) => rows.row(a).cmp(&rows.row(b)),
+        None => std::cmp::Ordering::Equal,
+    };
     let by_exprs: Vec<&TypedExpr> = spec.by.iter().map(|(e, _)| e).collect();
     let by_desc: Vec<bool> = spec.by.iter().map(|(_, d)| *d).collect();
     let by_rows = RowConverter::new(sort_fields(&by_exprs, &by_desc))?.convert_columns(&by)?;
@@ -146,16 +158,14 @@ fn best(
     .convert_columns(all.columns())?;
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&a, &b| {
-        per_rows
-            .row(a)
-            .cmp(&per_rows.row(b))
+        group_order(a, b)
             .then(by_rows.row(a).cmp(&by_rows.row(b)))
             .then(whole.row(a).cmp(&whole.row(b)))
     });
     let (mut picked, mut ranks) = (Vec::new(), Vec::new());
     let mut rank = 0;
     for (i, &row) in order.iter().enumerate() {
-        rank = if i > 0 && per_rows.row(order[i - 1]) == per_rows.row(row) {
+        rank = if i > 0 && group_order(order[i - 1], row).is_eq() {
             rank + 1
         } else {
             1

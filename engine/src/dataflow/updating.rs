@@ -48,6 +48,7 @@ impl<'scope> UpdatingAggregate for BatchStream<'scope> {
                 let mut table = GroupTable::new(&partial_spec.keys, &partial_spec.aggs)
                     .map(|t| t.with_time_column(partial_spec.time_column));
                 move |input, output| {
+                    let _stage = crate::abort::stage(&partial_spec.context);
                     input.for_each(|cap, data| {
                         let Ok(t) = table.as_mut() else { return };
                         for batch in data.drain(..) {
@@ -78,6 +79,7 @@ impl<'scope> UpdatingAggregate for BatchStream<'scope> {
                 };
                 let _ = info;
                 move |(input, frontier), output| {
+                    let _stage = crate::abort::stage(&spec.context);
                     input.for_each(|cap, data| {
                         let Some(&t) = cap.least() else { return };
                         if held.as_ref().is_none_or(|h| t < *h.time()) {

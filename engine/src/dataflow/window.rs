@@ -72,6 +72,7 @@ impl<'scope> WindowBatches for BatchStream<'scope> {
             // The earliest time at which results may still be emitted.
             let mut held: Option<Capability<u64>> = None;
             move |(input, frontier), output| {
+                let _stage = crate::abort::stage(&spec.context);
                 input.for_each(|cap, data| {
                     let Some(&time) = cap.least() else {
                         return;

@@ -79,6 +79,7 @@ impl<'scope> WriteBatches<'scope> for BatchStream<'scope> {
                 let mut last_flush = Instant::now();
                 let latency = shared.latency.sink_hook(&context);
                 move |(input, frontier), _output| {
+                    let _stage = crate::abort::stage(&context);
                     input.for_each(|cap, data| {
                         latency.arrived(cap.least().copied(), data);
                         let Some(&time) = cap.least() else {
