@@ -95,7 +95,8 @@ class Lit(Node):
     def sluice(self):
         v = self.value
         if v is None:
-            return "null"
+            # A typed null: a bare `null` cannot always be typed (E0210).
+            return "(int(null) == 0)" if self.ty == "bool" else f"{self.ty}(null)"
         if self.ty == "bool":
             return "true" if v else "false"
         if self.ty == "int":

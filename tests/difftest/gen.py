@@ -209,6 +209,8 @@ class ExprGen:
         if op == "cast_f":
             return Cast("int", self.gen("float", d))
         if op == "cast_s":
+            if ty == "timestamp":  # a string leaf: its integers stay in DuckDB's timestamp range
+                return Cast(ty, self.leaf("string"))
             return Cast(ty, self.gen("string", d) if ty != "string" else
                         self.gen(r.choice(["int", "bool", "timestamp"]), d))
         if op == "cast_b":
@@ -377,6 +379,11 @@ class Aggregate:
             return f"fsum({c})"
         if fn in ("min", "max"):
             return f"{fn}({c})"
+        if fn == "avg" and scope[col] == "int":
+            # Sluice widens each value to float and sums exactly; doubles of i64 values are
+            # integers that fit in HUGEINT, so this sum is exact too.
+            return (f"(CASE WHEN count({c}) > 0 THEN CAST(sum(CAST(CAST({c} AS DOUBLE) AS HUGEINT)) "
+                    f"AS DOUBLE) / count({c}) END)")
         if fn == "avg":
             return f"(CASE WHEN count({c}) > 0 THEN fsum(CAST({c} AS DOUBLE)) / count({c}) END)"
         if fn == "first":
@@ -524,27 +531,24 @@ class Distinct:
         # the result as a table.
         con = ctx["con"]
         cols = self.keys + ["t"]
-        rows = con.execute(f"SELECT {', '.join(q(c) for c in cols)}, epoch_ms(t) FROM ({prev}) "
+        rows = con.execute(f"SELECT {', '.join(q(c) for c in self.keys)}, epoch_ms(t) FROM ({prev}) "
                            f"ORDER BY epoch_ms(t)").fetchall()
         last, keep = {}, []
         for row in rows:
-            key, tm = row[:-2], row[-1]
+            key, tm = row[:-1], row[-1]
             if key in last and tm - last[key] <= self.within:
                 continue
             last[key] = tm
-            keep.append(row[:-1])
+            keep.append(row)
         name = f"__distinct{len(ctx['tables'])}"
         ctx["tables"].append(name)
-        import pandas as pd
-
-        df = pd.DataFrame(keep, columns=cols) if keep else pd.DataFrame({c: [] for c in cols})
-        con.register(name + "_df", df)
         types = {"int": "BIGINT", "string": "VARCHAR", "timestamp": "TIMESTAMP", "float": "DOUBLE",
                  "bool": "BOOLEAN"}
-        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT "
-                    + ", ".join(f"CAST({q(c)} AS {types[scope[c]]}) AS {q(c)}" for c in cols)
-                    + f" FROM {name}_df")
-        return f"SELECT * FROM {name}"
+        con.execute(f"CREATE OR REPLACE TABLE {name} ("
+                    + ", ".join(f"{q(c)} {types[scope[c]]}" for c in self.keys) + ", \"__tm\" BIGINT)")
+        if keep:
+            con.executemany(f"INSERT INTO {name} VALUES ({', '.join('?' * len(cols))})", keep)
+        return (f"SELECT {', '.join(q(c) for c in self.keys)}, epoch_ms(\"__tm\") AS \"t\" FROM {name}")
 
     def exprs(self):
         return []
