@@ -137,7 +137,7 @@ def column_kinds(query):
         for s in c.stages:
             if isinstance(s, G.Aggregate):
                 for n, fn, _, _ in s.items:
-                    special[n] = {"percentile": "pct", "sum": "sum", "avg": "sum"}.get(fn, "float")
+                    special[n] = {"percentile": "pct"}.get(fn, "float")
     return [("float" if t != "float" else special.get(c, "float")) if t == "float" else "exact"
             for c, t in scope.items()]
 

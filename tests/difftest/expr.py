@@ -490,8 +490,38 @@ def setup_duckdb(con):
         con.remove_function("geohash_udf")
     except Exception:
         pass
+    try:
+        con.remove_function("xsum")
+    except Exception:
+        pass
+    from duckdb.sqltypes import DuckDBPyType
+
+    con.create_function("xsum", exact_sum, [DuckDBPyType(list[float])], DOUBLE)
     con.create_function("geohash_udf", geohash, [DOUBLE, DOUBLE, BIGINT], VARCHAR,
                         null_handling="special")
+
+
+def exact_sum(xs):
+    """Sluice's `sum`/`avg` of floats: the exact sum rounded once (engine/src/aggregate/exact_sum.rs)."""
+    if xs is None:
+        return None
+    from fractions import Fraction
+
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return None
+    if any(math.isnan(x) for x in xs):
+        return math.nan
+    pos, neg = any(x == math.inf for x in xs), any(x == -math.inf for x in xs)
+    if pos and neg:
+        return math.nan
+    if pos or neg:
+        return math.inf if pos else -math.inf
+    total = sum((Fraction(x) for x in xs), Fraction(0))
+    try:
+        return float(total)
+    except OverflowError:
+        return math.inf if total > 0 else -math.inf
 
 
 def is_finite(v):

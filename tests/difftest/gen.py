@@ -376,16 +376,13 @@ class Aggregate:
         if fn == "sum":
             if scope[col] == "int":
                 return f"ck(sum(CAST({c} AS HUGEINT)))"
-            return f"fsum({c})"
+            return f"xsum(list({c}) FILTER (WHERE {c} IS NOT NULL))"
         if fn in ("min", "max"):
             return f"{fn}({c})"
-        if fn == "avg" and scope[col] == "int":
-            # Sluice widens each value to float and sums exactly; doubles of i64 values are
-            # integers that fit in HUGEINT, so this sum is exact too.
-            return (f"(CASE WHEN count({c}) > 0 THEN CAST(sum(CAST(CAST({c} AS DOUBLE) AS HUGEINT)) "
-                    f"AS DOUBLE) / count({c}) END)")
         if fn == "avg":
-            return f"(CASE WHEN count({c}) > 0 THEN fsum(CAST({c} AS DOUBLE)) / count({c}) END)"
+            # Sluice widens ints to float, sums exactly, rounds once, divides by the count.
+            return (f"(CASE WHEN count({c}) > 0 THEN xsum(list(CAST({c} AS DOUBLE)) FILTER "
+                    f"(WHERE {c} IS NOT NULL)) / count({c}) END)")
         if fn == "first":
             return f"first({c} ORDER BY \"__tm\", {c}) FILTER (WHERE {c} IS NOT NULL)"
         if fn == "last":
@@ -633,28 +630,56 @@ class QueryGen:
     def agg_items(self, scope, n=None):
         r = self.r
         items = []
+        numeric = [c for c, t in scope.items() if t in ("int", "float") and c != "x"]
         for idx in range(n or r.randint(1, 5)):
             fn = r.choice(AGG_FUNCS)
-            if fn == "count()":
-                items.append((f"a{idx}", fn, None, None))
-                continue
             if fn in ("sum", "avg"):
-                col = r.choice(["i", "j", "g", "f"])
+                cols = numeric
             elif fn == "percentile":
                 # Only columns whose values span less than DDSketch's documented 10^17 range
                 # (beyond it the lowest bins collapse and the 1% bound does not hold).
-                col = r.choice(["f", "g"])
+                cols = [c for c in ("f", "g") if c in scope]
             elif fn in ("min", "max"):
-                col = r.choice([c for c, t in scope.items() if t != "bool"])
+                cols = [c for c, t in scope.items() if t != "bool"]
             else:
-                col = r.choice(list(scope))
+                cols = list(scope)
+            if fn == "count()" or not cols:
+                items.append((f"a{idx}", "count()", None, None))
+                continue
+            col = r.choice(cols)
             qq = r.choice([0.0, 0.5, 0.9, 0.99, 1.0]) if fn == "percentile" else None
             items.append((f"a{idx}", fn, col, qq))
         return items
 
+    def pre_select(self, scope):
+        """A `select` before an aggregate: keeps k, g, t (event time), adds computed columns."""
+        sel = self.select(scope)
+        keep = [("k", Col("k", "string")), ("g", Col("g", "int")), ("t", Col("t", "timestamp"))]
+        names = {n for n, _ in keep}
+        return Select(keep + [(n, e) for n, e in sel.items if n not in names])
+
+    def post(self, scope, aggregate):
+        """Optional `where`/`select` after an aggregate, not reading approximate columns."""
+        pct = {n for n, fn, _, _ in aggregate.items if fn == "percentile"}
+        exact = {c: t for c, t in scope.items() if c not in pct}
+        r = self.r
+        out = []
+        if r.random() < 0.3:
+            out.append(self.where(exact, 2))
+        if r.random() < 0.3:
+            sel = self.select(exact)
+            sel.items = [(c, Col(c, t)) for c, t in scope.items() if r.random() < 0.5] + \
+                [(n, e) for n, e in sel.items if n not in scope]
+            out.append(sel)
+        return out
+
     def keys(self, scope):
         r = self.r
-        return r.choice([[], ["k"], ["g"], ["k", "g"], ["b"], ["s"], ["k", "b"]])
+        opts = [ks for ks in ([], ["k"], ["g"], ["k", "g"], ["b"], ["s"], ["k", "b"]) if all(k in scope for k in ks)]
+        extra = [c for c in scope if c.startswith("e")]
+        if extra and r.random() < 0.5:
+            return r.sample(extra, 1) + r.choice([[], ["k"]])
+        return r.choice(opts)
 
     def gen(self, qid):
         r = self.r
@@ -677,8 +702,15 @@ class QueryGen:
                 sc = stages[-1].out_scope(scope)
                 stages.append(self.where(sc, 2))
         elif kind == "agg":
+            if r.random() < 0.5:
+                stages.append(self.pre_select(scope))
+                scope = stages[-1].out_scope(scope)
             stages.append(Aggregate(self.keys(scope), self.agg_items(scope)))
+            stages += self.post(stages[-1].out_scope(scope), stages[-1])
         elif kind == "window":
+            if r.random() < 0.5:
+                stages.append(self.pre_select(scope))
+                scope = stages[-1].out_scope(scope)
             w = r.choice(["tumbling", "sliding"] + (["session"] if self.opts["session"] else []))
             if w == "tumbling":
                 win = ("tumbling", r.choice([60_000, 600_000, 3_600_000, 7_200_000, 1500]))
@@ -688,6 +720,7 @@ class QueryGen:
             else:
                 win = ("session", r.choice([1000, 60_000, 300_000, 1_800_000]))
             stages.append(Aggregate(self.keys(scope), self.agg_items(scope), win))
+            stages += self.post(stages[-1].out_scope(scope), stages[-1])
         elif kind == "join":
             stages.append(Join(r.choice(["k", "k", "s"]), r.random() < 0.5))
             sc = stages[-1].out_scope(scope)
