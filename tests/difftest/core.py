@@ -293,6 +293,8 @@ class Shrinker:
         if res.crash and res.crash.startswith("exit 2"):
             return False  # the reduction made the pipeline invalid
         s = signature(res)
+        if any(v.startswith("unreadable output") for v in res.mismatches.values()):
+            return False  # a reduction changed a schema the oracle holds
         if self.sig[0] == "mismatch":
             return s[0] == "mismatch" and set(self.sig[1]) <= set(s[1]) or \
                 (s[0] == "mismatch" and bool(set(s[1]) & set(self.sig[1])))
@@ -315,6 +317,8 @@ class Shrinker:
             progress = False
             for qi in range(len(case.queries)):
                 for ci in range(len(case.queries[qi].chains)):
+                    if case.queries[qi].kind == "ijoin" and ci < len(case.queries[qi].chains) - 1:
+                        continue  # the join stage holds the right side's schema
                     si = 0
                     while si < len(case.queries[qi].chains[ci].stages):
                         c = copy.deepcopy(case)

@@ -334,7 +334,7 @@ class Cast(Node):
             if src == "int":
                 return f"CAST({x} AS DOUBLE)"
             if src == "string":
-                return f"(CASE WHEN regexp_full_match({x}, '-?[0-9]+(\\.[0-9]+)?') THEN TRY_CAST({x} AS DOUBLE) END)"
+                return f"(CASE WHEN regexp_full_match({x}, '[+-]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][+-]?[0-9]+)?') THEN TRY_CAST({x} AS DOUBLE) END)"  # Arrow's parser
         if t == "string":
             if src in ("int", "bool"):
                 return f"CAST({x} AS VARCHAR)"

@@ -532,7 +532,8 @@ class Distinct:
                            f"ORDER BY epoch_ms(t)").fetchall()
         last, keep = {}, []
         for row in rows:
-            key, tm = row[:-1], row[-1]
+            # Keys compare as `==` does: NaN equals NaN (and -0.0 == 0.0, as in Python).
+            key, tm = tuple("NaN" if isinstance(v, float) and v != v else v for v in row[:-1]), row[-1]
             if key in last and tm - last[key] <= self.within:
                 continue
             last[key] = tm
@@ -670,6 +671,9 @@ class QueryGen:
             sel = self.select(exact)
             sel.items = [(c, Col(c, t)) for c, t in scope.items() if r.random() < 0.5] + \
                 [(n, e) for n, e in sel.items if n not in scope]
+            if not sel.items:
+                c0 = next(iter(scope))
+                sel.items = [(c0, Col(c0, scope[c0]))]
             out.append(sel)
         return out
 
@@ -724,16 +728,30 @@ class QueryGen:
         elif kind == "join":
             stages.append(Join(r.choice(["k", "k", "s"]), r.random() < 0.5))
             sc = stages[-1].out_scope(scope)
-            if r.random() < 0.5:
+            c = r.random()
+            if c < 0.4:
                 stages.append(self.select(sc))
+            elif c < 0.6:  # join, then aggregate on table columns
+                stages.append(Aggregate(r.choice([["dn"], ["dv", "k"], []]), self.agg_items(sc)))
         elif kind == "top":
             per = r.random() < 0.5 or not self.opts["top_no_per"]
             keys = ["k", "g"] if per else ["k"]
-            stages.append(Aggregate(keys, [("n", "count()", None, None)] + self.agg_items(scope, 2)))
-            stages.append(Top(r.randint(1, 4), [("n", True), ("k", False)], ["g"] if per else []))
+            win = None
+            if r.random() < 0.3:
+                win = ("tumbling", r.choice([600_000, 3_600_000]))
+            stages.append(Aggregate(keys, [("n", "count()", None, None)] + self.agg_items(scope, 2), win))
+            part = (["g"] if per else []) + (["window_start"] if win and r.random() < 0.7 else [])
+            stages.append(Top(r.randint(1, 4), [("n", True), ("k", False)]
+                              + ([("window_start", False)] if win else []), part))
         elif kind == "distinct":
-            stages.append(Distinct(r.choice([["k"], ["k", "g"], ["s"]]),
-                                   r.choice([1000, 60_000, 600_000, 3_600_000])))
+            if r.random() < 0.4:
+                stages.append(self.pre_select(scope))
+                scope = stages[-1].out_scope(scope)
+                extra = [c for c in scope if c.startswith("e")]
+                keys = r.sample(extra, 1) if extra else ["k"]
+            else:
+                keys = r.choice([["k"], ["k", "g"], ["s"]])
+            stages.append(Distinct(keys, r.choice([1000, 60_000, 600_000, 3_600_000])))
         elif kind == "union":
             other = "b" if src == "a" else "a"
             sel = self.select(scope)
@@ -745,6 +763,13 @@ class QueryGen:
             tail = []
             if r.random() < 0.5:
                 tail.append(self.where(sel.out_scope(scope), 2))
+            if r.random() < 0.4:  # union, then a (windowed) aggregate on event time
+                for s_ in (sel, stages[-1]):
+                    s_.items = [(n, e) for n, e in s_.items if n not in ("k", "g", "t")] + [
+                        ("k", Col("k", "string")), ("g", Col("g", "int")), ("t", Col("t", "timestamp"))]
+                usc = sel.out_scope(scope)
+                win = r.choice([None, ("tumbling", 600_000), ("session", 60_000), ("sliding", 1_200_000, 600_000)])
+                tail = [Aggregate(r.choice([["k"], ["g"], []]), self.agg_items(usc), win)]
             chains.append(Chain(name, [left.name, right.name], tail))
             return Query(qid, chains, kind)
         elif kind == "ijoin":
