@@ -30,7 +30,8 @@ def run_seed(seed, workers, queries, options, keep_dir, shrink_s=120, log=print)
         res2 = r2[1] if r2 else res
         dest = C.dump_case(small, w, res2, Path(keep_dir) / f"seed{seed}-w{w}")
     text = small.pipeline("data", "out")
-    report = (f"seed {seed}, workers {w}: {res2.crash or res2.mismatches}\n"
+    report = (f"seed {seed}, workers {w}, batch size {res2.batch or 'default'}: "
+              f"{res2.crash or res2.mismatches}\n"
               f"minimized pipeline ({dest}):\n{text}\n"
               f"data: a={len(small.data['a'])} rows, b={len(small.data['b'])} rows, d={len(small.data['d'])} rows")
     log(report)

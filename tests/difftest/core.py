@@ -187,7 +187,8 @@ def compare(got, want, kinds):
 # --- running ----------------------------------------------------------------------------------
 
 class Result:
-    def __init__(self, crash=None, mismatches=None, outputs=None):
+    def __init__(self, crash=None, mismatches=None, batch=None):
+        self.batch = batch  # --batch-size of the failing run (None: default)
         self.crash = crash  # text or None
         self.mismatches = mismatches or {}  # sink -> description
 
@@ -196,10 +197,15 @@ class Result:
         return self.crash is None and not self.mismatches
 
 
-def run_sluice(pipeline_path, workers, cwd, timeout=TIMEOUT_S):
+def batch_size(case, workers):
+    sizes = getattr(case, "batch_sizes", None) or [None]
+    return sizes[{1: 0, 2: 1, 4: 2}.get(workers, 0) % len(sizes)]
+
+
+def run_sluice(pipeline_path, workers, cwd, timeout=TIMEOUT_S, batch=None):
     summary = Path(cwd) / f"summary-{workers}.json"
     cmd = [str(sluice_bin()), "run", str(pipeline_path), "--workers", str(workers), "--gpu", "off",
-           "-q", "--summary-json", str(summary)]
+           "-q", "--summary-json", str(summary)] + (["--batch-size", str(batch)] if batch else [])
     proc = subprocess.Popen(cmd, cwd=cwd, env=sluice_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
@@ -236,12 +242,13 @@ def check(case, workers_list, work_dir, expect=None):
     for w in workers_list:
         for f in out.iterdir():
             f.unlink()
-        crash, summary = run_sluice(pipeline, w, work)
+        bs = batch_size(case, w)
+        crash, summary = run_sluice(pipeline, w, work, batch=bs)
         if crash:
-            return w, Result(crash=crash)
+            return w, Result(crash=crash, batch=bs)
         dead = sum(s.get("dead_letters", 0) for s in summary.get("sources", []))
         if dead:
-            return w, Result(crash=f"{dead} dead letters (none expected): "
+            return w, Result(batch=bs, crash=f"{dead} dead letters (none expected): "
                              + "; ".join(p.read_text()[:500] for p in out.glob("dead_*.jsonl")))
         mism = {}
         for qq in case.queries:
@@ -258,7 +265,7 @@ def check(case, workers_list, work_dir, expect=None):
             if d:
                 mism[qq.sink] = d
         if mism:
-            return w, Result(mismatches=mism)
+            return w, Result(mismatches=mism, batch=bs)
     return None
 
 
@@ -433,7 +440,7 @@ def dump_case(case, workers, res, dest, note=""):
     finally:
         con.close()
     (dest / "expected.json").write_text(json.dumps(
-        {"seed": case.seed, "workers": workers, "note": note,
+        {"seed": case.seed, "workers": workers, "batch_size": res.batch, "note": note,
          "failure": res.crash or res.mismatches, "sinks": sinks}, indent=1, default=str,
         ensure_ascii=False) + "\n")
     return dest
@@ -448,7 +455,7 @@ def replay(case_dir, workers, work_dir):
     shutil.copytree(case_dir / "data", work / "data")
     (work / "out").mkdir()
     shutil.copy(case_dir / "case.sluice", work / "case.sluice")
-    crash, summary = run_sluice(work / "case.sluice", workers, work)
+    crash, summary = run_sluice(work / "case.sluice", workers, work, batch=spec.get("batch_size"))
     if crash:
         return crash
     dead = sum(s.get("dead_letters", 0) for s in summary.get("sources", []))

@@ -798,6 +798,9 @@ class Case:
         self.b_epoch_ms = r.random() < 0.5
         # Watermark lag larger than the whole span: no row is ever late.
         self.max_ooo = span + 3_600_000
+        # Rows per batch for each run (1, 2, 4 workers): small batches exercise merging state
+        # across batches; None is the default (8192, one batch here).
+        self.batch_sizes = [r.choice([None, 1, 3, 16, 64]) for _ in range(3)]
         qg = QueryGen(r, options)
         self.queries = [qg.gen(i) for i in range(n_queries)]
 
