@@ -120,7 +120,7 @@ impl GroupTable {
                 let key_arrays = self
                     .keys
                     .iter()
-                    .map(|k| evaluate(k, batch))
+                    .map(|k| evaluate(k, batch).map(crate::expr::canonical_key))
                     .collect::<Result<Vec<ArrayRef>, _>>()?;
                 let encoded = converter.convert_columns(&key_arrays)?;
                 for row in encoded.iter() {

@@ -46,7 +46,11 @@ impl DistinctColumn {
         self.sets.resize_with(groups, Default::default);
     }
     pub fn update(&mut self, groups: &[u32], arg: &ArrayRef) {
-        let Ok(rows) = self.converter.convert_columns(std::slice::from_ref(arg)) else {
+        let canonical = crate::expr::canonical_key(Arc::clone(arg));
+        let Ok(rows) = self
+            .converter
+            .convert_columns(std::slice::from_ref(&canonical))
+        else {
             return;
         };
         for (i, &g) in groups.iter().enumerate() {

@@ -305,7 +305,7 @@ fn encode_keys(
     }
     let arrays = keys
         .iter()
-        .map(|(_, k)| crate::expr::evaluate(k, batch))
+        .map(|(_, k)| crate::expr::evaluate(k, batch).map(crate::expr::canonical_key))
         .collect::<Result<Vec<ArrayRef>, _>>()?;
     let converter = arrow_row::RowConverter::new(
         arrays

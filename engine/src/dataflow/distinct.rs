@@ -124,7 +124,7 @@ fn pass(
     let keys = spec
         .keys
         .iter()
-        .map(|k| evaluate(k, &all))
+        .map(|k| evaluate(k, &all).map(crate::expr::canonical_key))
         .collect::<Result<Vec<_>, _>>()?;
     let rows = converter.convert_columns(&keys)?;
     let times = all

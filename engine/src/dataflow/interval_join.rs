@@ -238,11 +238,13 @@ fn arrive(
     for (i, k) in keys.iter().enumerate() {
         let values = evaluate(k, batch)?;
         let wanted = arrow_type(spec.left_keys[i].ty);
-        key_arrays.push(if *values.data_type() == wanted {
-            values
-        } else {
-            arrow_cast::cast(&values, &wanted)?
-        });
+        key_arrays.push(crate::expr::canonical_key(
+            if *values.data_type() == wanted {
+                values
+            } else {
+                arrow_cast::cast(&values, &wanted)?
+            },
+        ));
     }
     let rows = converter.convert_columns(&key_arrays)?;
     let times = batch

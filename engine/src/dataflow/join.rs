@@ -268,11 +268,13 @@ impl KeyEncoder {
         for (expr, column) in spec.keys.iter().zip(&spec.key_columns) {
             let values = evaluate(expr, batch)?;
             let wanted = spec.table_schema.field(*column).data_type();
-            columns.push(if values.data_type() == wanted {
-                values
-            } else {
-                arrow_cast::cast(&values, wanted)?
-            });
+            columns.push(crate::expr::canonical_key(
+                if values.data_type() == wanted {
+                    values
+                } else {
+                    arrow_cast::cast(&values, wanted)?
+                },
+            ));
         }
         let nulls = columns.iter().fold(None, |acc, c| {
             NullBuffer::union(acc.as_ref(), c.logical_nulls().as_ref())

@@ -133,7 +133,11 @@ impl Encoder {
         batch: &RecordBatch,
         time: u64,
     ) -> Result<Vec<(TableKey, Option<TableVal>, u64)>, ArrowError> {
-        let key_columns: Vec<_> = spec.key.iter().map(|c| batch.column(*c).clone()).collect();
+        let key_columns: Vec<_> = spec
+            .key
+            .iter()
+            .map(|c| crate::expr::canonical_key(batch.column(*c).clone()))
+            .collect();
         let keys = self.keys.convert_columns(&key_columns)?;
         let rows = self.rows.convert_columns(batch.columns())?;
         let times = spec

@@ -122,7 +122,7 @@ pub fn hash_targets(
 ) -> Result<Vec<u32>, crate::expr::ExprError> {
     let arrays = keys
         .iter()
-        .map(|k| evaluate(k, batch))
+        .map(|k| evaluate(k, batch).map(crate::expr::canonical_key))
         .collect::<Result<Vec<_>, _>>()?;
     let converter = RowConverter::new(
         keys.iter()
