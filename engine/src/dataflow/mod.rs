@@ -292,14 +292,7 @@ pub fn build_streams<'scope>(
         let key = node
             .key
             .iter()
-            .map(|c| {
-                let f = &node.schema.fields[*c];
-                TypedExpr {
-                    kind: TExpr::Column(*c, f.name.clone()),
-                    ty: f.ty,
-                    nullable: f.nullable,
-                }
-            })
+            .map(|c| column_expr(&node.schema, *c))
             .collect();
         let rows = table.table_rows(
             TableRowsSpec {
@@ -445,14 +438,7 @@ pub fn build_streams<'scope>(
                     };
                     let right_keys = keys
                         .iter()
-                        .map(|(_, c)| {
-                            let f = &right_schema.fields[*c];
-                            TypedExpr {
-                                kind: TExpr::Column(*c, f.name.clone()),
-                                ty: f.ty,
-                                nullable: f.nullable,
-                            }
-                        })
+                        .map(|(_, c)| column_expr(right_schema, *c))
                         .collect();
                     let late = late_rows_sink(logical, node, shared);
                     stream.interval_join(
@@ -602,6 +588,16 @@ pub fn build_streams<'scope>(
         sources,
         streams,
         tables,
+    }
+}
+
+/// Column `c` of `schema` as a typed expression (keys of tables and of a join's right side).
+fn column_expr(schema: &sluice_dsl::plan::Schema, c: usize) -> TypedExpr {
+    let f = &schema.fields[c];
+    TypedExpr {
+        kind: TExpr::Column(c, f.name.clone()),
+        ty: f.ty,
+        nullable: f.nullable,
     }
 }
 
