@@ -288,16 +288,6 @@ fn joined<T>(items: &[T], show: impl Fn(&T) -> String) -> String {
 }
 
 impl LogicalPlan {
-    /// The name of an input, for printing.
-    pub fn input_name(&self, input: InputRef) -> &str {
-        let name = match input {
-            InputRef::Source(i) => self.sources.get(i).map(|s| s.name.as_str()),
-            InputRef::Table(i) => self.tables.get(i).map(|s| s.name.as_str()),
-            InputRef::Stream(i) => self.streams.get(i).map(|s| s.name.as_str()),
-        };
-        name.unwrap_or("?")
-    }
-
     fn fmt_source(&self, f: &mut Formatter<'_>, word: &str, s: &SourceNode) -> fmt::Result {
         write!(f, "{word} {}: {}", s.name, s.connector)?;
         if let Some(format) = s.format {
@@ -370,11 +360,7 @@ impl LogicalPlan {
                 right,
                 ..
             } => {
-                let right_schema = match right {
-                    InputRef::Source(i) => self.sources.get(*i).map(|s| &s.schema),
-                    InputRef::Table(i) => self.tables.get(*i).map(|s| &s.schema),
-                    InputRef::Stream(i) => self.streams.get(*i).map(|s| &s.schema),
-                };
+                let right_schema = self.input_schema(*right);
                 let on = joined(keys, |(l, ri)| {
                     let col = right_schema
                         .and_then(|s| s.fields.get(*ri))

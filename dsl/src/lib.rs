@@ -10,6 +10,7 @@ pub mod check;
 pub mod diagnostic;
 pub mod display;
 pub mod plan;
+pub mod plan_inputs;
 pub mod syntax;
 pub mod time_format;
 

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use arrow_array::RecordBatch;
 
-use crate::metrics::QueueDepth;
+use crate::counters::QueueDepth;
 use crate::wire::WireBatch;
 
 /// Rows in flight through exchanges, for one run.

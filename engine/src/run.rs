@@ -1,61 +1,21 @@
 //! Runs a physical plan on N worker threads and reports what happened.
 
-use std::collections::HashSet;
 use std::io::IsTerminal;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sluice_dsl::plan::{InputRef, OpKind, RouteKind};
+use sluice_dsl::plan::RouteKind;
 
 use crate::abort::{self, Abort};
 use crate::cluster::{self, ClusterError, ClusterSpec};
-use crate::connectors::sink::sink_writes_on_every_process;
-use crate::connectors::{
-    ConnectorError, DeadLetterSink, FinalCommit, SinkTarget, SourceCounters, open_dead_letters,
-};
-use crate::dataflow::{self, Failures};
+use crate::connectors::{ConnectorError, SinkTarget, SourceCounters, open_dead_letters};
+use crate::counters::HeldRows;
+use crate::dataflow;
 use crate::metrics;
-use crate::physical::PhysicalPlan;
-use crate::route::stats::RouteStats;
+use crate::physical::{Node, PhysicalPlan};
+use crate::shared::{RunShared, SourceState};
 use crate::summary::{RunSummary, SinkSummary, SourceSummary, StageSummary};
-
-/// A source's state shared by its readers on all workers.
-pub struct SourceState {
-    pub counters: Arc<SourceCounters>,
-    pub dead_letters: Arc<DeadLetterSink>,
-    /// Tables: the rows each worker of this process holds.
-    pub held: Arc<metrics::HeldRows>,
-}
-
-/// Everything the workers of one run share.
-pub struct RunShared {
-    /// Per source, then per table (index `sources.len() + t`); `None` when nothing reads it.
-    pub sources: Vec<Option<SourceState>>,
-    pub sinks: Vec<Arc<SinkTarget>>,
-    /// Rows out of every operator (per worker), per stream.
-    pub operator_rows: Vec<Vec<Arc<metrics::RowCounter>>>,
-    /// Rows sent by sources, per worker (with `operator_rows`: the per-worker load metric).
-    pub source_rows: metrics::RowCounter,
-    /// Per source, then per table: the event-time watermark per worker (unused without
-    /// `event_time`).
-    pub watermarks: Vec<Arc<metrics::Watermark>>,
-    /// End-to-end latency per sink (`metrics/latency.rs`).
-    pub latency: Arc<metrics::Latency>,
-    /// Kafka consumer lag, set by Kafka sources.
-    pub partition_lag: metrics::PartitionLag,
-    /// Statistics of every `route` operator, per stream (`None` for other operators).
-    pub route_stats: Vec<Vec<Option<Arc<RouteStats>>>>,
-    pub failures: Failures,
-    /// Counters of every GPU chain, per stream, at the chain's first stage.
-    pub gpu_stages: Vec<Vec<Option<Arc<metrics::gpu::GpuStage>>>>,
-    /// Rows in flight through exchanges; sources pause while it is saturated.
-    pub flow: crate::flow::FlowControl,
-    /// When the run started (timelines, debug hooks).
-    pub started: Instant,
-    /// Sources' last commits, run once the sinks have finished and only if the run succeeded.
-    final_commits: Mutex<Vec<FinalCommit>>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -84,75 +44,6 @@ pub struct RunOptions {
     pub progress: bool,
 }
 
-impl RunShared {
-    /// The shared state of a run of `plan` with these sources (then tables) and sinks; counters
-    /// at zero, no failures.
-    pub fn new(
-        plan: &PhysicalPlan,
-        sources: Vec<Option<SourceState>>,
-        sinks: Vec<Arc<SinkTarget>>,
-        started: Instant,
-    ) -> RunShared {
-        let logical = &plan.logical;
-        let operator_rows = logical
-            .streams
-            .iter()
-            .map(|s| {
-                s.ops
-                    .iter()
-                    .map(|_| Arc::new(metrics::RowCounter::new(plan.workers)))
-                    .collect()
-            })
-            .collect();
-        let watermarks = (0..logical.sources.len() + logical.tables.len())
-            .map(|_| Arc::new(metrics::Watermark::new(plan.workers)))
-            .collect();
-        let sink_names: Vec<String> = logical.sinks.iter().map(|s| s.name.clone()).collect();
-        let route_stats = logical
-            .streams
-            .iter()
-            .map(|s| {
-                s.ops
-                    .iter()
-                    .map(|op| {
-                        matches!(op.kind, OpKind::Route(_))
-                            .then(|| Arc::new(RouteStats::new(plan.total_workers())))
-                    })
-                    .collect()
-            })
-            .collect();
-        RunShared {
-            sources,
-            sinks,
-            operator_rows,
-            source_rows: metrics::RowCounter::new(plan.workers),
-            watermarks,
-            latency: Arc::new(metrics::Latency::new(&sink_names, plan.workers)),
-            partition_lag: metrics::PartitionLag::default(),
-            route_stats,
-            failures: Failures::default(),
-            gpu_stages: metrics::gpu::gpu_stages(plan),
-            // A few batches per local worker in flight keep every worker busy; only exchanges
-            // between this process's workers are counted (`flow.rs`).
-            flow: crate::flow::FlowControl::new(
-                16 * plan.batch_size * plan.workers,
-                plan.cluster.local_workers(plan.workers),
-                plan.total_workers(),
-            ),
-            started,
-            final_commits: Mutex::new(Vec::new()),
-        }
-    }
-
-    /// Keeps a closed source's last commit for the end of the run.
-    pub fn final_commit(&self, commit: FinalCommit) {
-        self.final_commits
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(commit);
-    }
-}
-
 /// Runs one dataflow, built by `build(scope, worker, workers)` on each of `threads` worker
 /// threads of this process, to completion. On several processes (`cluster`) `worker` is the
 /// global index and `workers` the total over all processes.
@@ -176,7 +67,7 @@ where
         let (index, peers) = (worker.index(), worker.peers());
         let _run = abort::enter_run(worker_abort.clone(), index);
         let _finished = CountOnDrop(worker_finished.clone());
-        metrics::set_current_worker(index);
+        crate::counters::set_current_worker(index);
         worker.dataflow::<u64, _, _>(|scope| build(scope, index, peers));
         // Parked workers wake up at least this often to see an abort.
         while !worker_abort.is_set() && worker.step_or_park(Some(Duration::from_millis(50))) {}
@@ -270,14 +161,13 @@ pub fn run(plan: &PhysicalPlan, options: RunOptions) -> Result<RunSummary, RunEr
         None => None,
     };
     let logical = &plan.logical;
-    let used = used_sources(plan);
-    let mut sources = Vec::with_capacity(logical.sources.len() + logical.tables.len());
-    for (index, node) in logical.sources.iter().chain(&logical.tables).enumerate() {
-        sources.push(if used.contains(&index) {
+    let mut sources = Vec::with_capacity(plan.reads.len());
+    for (read, node) in plan.reads.iter().zip(logical.reads()) {
+        sources.push(if read.used {
             Some(SourceState {
                 counters: Arc::new(SourceCounters::default()),
                 dead_letters: open_dead_letters(&logical.name, node, plan.cluster.process)?,
-                held: Arc::new(metrics::HeldRows::new(plan.workers)),
+                held: Arc::new(HeldRows::new(plan.workers)),
             })
         } else {
             tracing::warn!(source = %node.name, "source is not read by any stream or sink; skipped");
@@ -287,17 +177,13 @@ pub fn run(plan: &PhysicalPlan, options: RunOptions) -> Result<RunSummary, RunEr
     let sinks = logical
         .sinks
         .iter()
-        .map(|sink| {
-            // A changelog sink writes the `diff` column the updating aggregate adds.
-            let mut node = sink.clone();
-            if node.mode == sluice_dsl::plan::SinkMode::Changelog {
-                node.schema.fields.push(sluice_dsl::plan::Field::new(
-                    "diff",
-                    sluice_dsl::plan::DataType::Int,
-                    false,
-                ));
-            }
-            if plan.cluster.process > 0 && !sink_writes_on_every_process(&node) {
+        .zip(&plan.writes)
+        .map(|(sink, write)| {
+            let node = sluice_dsl::plan::SinkNode {
+                schema: write.schema.clone(),
+                ..sink.clone()
+            };
+            if plan.cluster.process > 0 && write.to_process_zero {
                 // Process 0 writes it; opening it here would truncate its file.
                 return Ok(SinkTarget::elsewhere(&node));
             }
@@ -406,35 +292,10 @@ pub fn run(plan: &PhysicalPlan, options: RunOptions) -> Result<RunSummary, RunEr
     Ok(summary)
 }
 
-/// Sources read by a stream or sink, and tables (numbered after the sources) joined against.
-fn used_sources(plan: &PhysicalPlan) -> HashSet<usize> {
-    let logical = &plan.logical;
-    let stream_inputs = logical.streams.iter().flat_map(|s| s.inputs.iter());
-    let joined = logical
-        .streams
-        .iter()
-        .flat_map(|s| s.ops.iter())
-        .filter_map(|op| match &op.kind {
-            OpKind::Join { right, .. } => Some(right),
-            _ => None,
-        });
-    stream_inputs
-        .chain(logical.sinks.iter().map(|s| &s.input))
-        .chain(joined)
-        .filter_map(|i| match i {
-            InputRef::Source(i) => Some(*i),
-            InputRef::Table(t) => Some(logical.sources.len() + *t),
-            InputRef::Stream(_) => None,
-        })
-        .collect()
-}
-
 fn summarise(plan: &PhysicalPlan, shared: &RunShared, wall: Duration) -> RunSummary {
     let logical = &plan.logical;
     let sources = logical
-        .sources
-        .iter()
-        .chain(&logical.tables)
+        .reads()
         .zip(&shared.sources)
         .enumerate()
         .filter_map(|(index, (node, state))| {
@@ -476,20 +337,19 @@ fn summarise(plan: &PhysicalPlan, shared: &RunShared, wall: Duration) -> RunSumm
             })
         })
         .collect();
-    let routes = logical
-        .streams
-        .iter()
-        .zip(&shared.route_stats)
-        .flat_map(|(stream, stats)| {
-            stream.ops.iter().zip(stats).filter_map(|(op, stats)| {
-                let kind = match &op.kind {
-                    OpKind::Route(RouteKind::Geo { .. }) => "geo",
-                    OpKind::Route(RouteKind::Hash(_)) => "hash",
-                    OpKind::Route(RouteKind::RoundRobin) => "round_robin",
-                    _ => return None,
-                };
-                Some(stats.as_ref()?.summary(&stream.name, kind))
-            })
+    let routes = plan
+        .stages()
+        .filter_map(|(s, stage)| {
+            let Node::Route(node) = &stage.node else {
+                return None;
+            };
+            let kind = match node.kind {
+                RouteKind::Geo { .. } => "geo",
+                RouteKind::Hash(_) => "hash",
+                RouteKind::RoundRobin => "round_robin",
+            };
+            let stats = shared.route_stats[s][stage.ops.start].as_ref()?;
+            Some(stats.summary(&plan.streams[s].name, kind))
         })
         .collect();
     RunSummary {

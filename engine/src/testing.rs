@@ -33,7 +33,8 @@ use crate::connectors::memory::open_memory;
 use crate::connectors::{DeadLetterSink, SourceCounters};
 use crate::dataflow::{self, BatchStream};
 use crate::physical::PhysicalPlan;
-use crate::run::{RunError, RunShared, SourceState, execute};
+use crate::run::{RunError, execute};
+use crate::shared::{RunShared, SourceState};
 
 /// Relative tolerance of float comparisons.
 pub const FLOAT_TOLERANCE: f64 = 1e-9;
@@ -168,7 +169,7 @@ fn dead_letter_summary(line: &str) -> String {
 /// Runs one test of `plan` (see the module docs) on `plan.workers` workers.
 pub fn run_test(plan: &PhysicalPlan, case: &TestCase) -> Result<TestOutcome, RunError> {
     let logical = &plan.logical;
-    let nodes: Vec<&SourceNode> = logical.sources.iter().chain(&logical.tables).collect();
+    let nodes: Vec<&SourceNode> = logical.reads().collect();
     let mut given: Vec<Vec<Vec<Value>>> = vec![Vec::new(); nodes.len()];
     for (source, rows) in &case.given {
         given[*source].extend(rows.iter().cloned());
@@ -183,7 +184,7 @@ pub fn run_test(plan: &PhysicalPlan, case: &TestCase) -> Result<TestOutcome, Run
                 dead_letters: Arc::new(
                     DeadLetterSink::new(&node.name, Box::new(writer.clone())).with_path("memory"),
                 ),
-                held: Arc::new(crate::metrics::HeldRows::new(plan.workers)),
+                held: Arc::new(crate::counters::HeldRows::new(plan.workers)),
             })
         })
         .collect();
@@ -234,7 +235,7 @@ pub fn run_test(plan: &PhysicalPlan, case: &TestCase) -> Result<TestOutcome, Run
 
     let mut streams = Vec::with_capacity(case.expect.len());
     for ((input, expected), columns) in case.expect.iter().zip(&case.expect_columns) {
-        let schema = schema_of(plan, input);
+        let schema = logical.input_schema(*input).expect("a checked input");
         let capture = &captures[targets.iter().position(|t| t == input).expect("captured")];
         let batches = capture.lock().unwrap_or_else(|e| e.into_inner());
         let mut actual = Vec::new();
@@ -279,15 +280,6 @@ pub fn run_test(plan: &PhysicalPlan, case: &TestCase) -> Result<TestOutcome, Run
         streams,
         dead_letters,
     })
-}
-
-fn schema_of<'p>(plan: &'p PhysicalPlan, input: &InputRef) -> &'p Schema {
-    let logical = &plan.logical;
-    match input {
-        InputRef::Source(i) => &logical.sources[*i].schema,
-        InputRef::Table(i) => &logical.tables[*i].schema,
-        InputRef::Stream(i) => &logical.streams[*i].schema,
-    }
 }
 
 /// Batches captured from one stream, from all workers.

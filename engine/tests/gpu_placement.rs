@@ -60,7 +60,7 @@ fn consecutive_stages_fuse_and_the_rest_say_why_they_stay_on_the_cpu() {
         "{text}"
     );
     assert!(
-        text.contains("Filter: GPU (fused chain of stages 1..3: every non-empty batch; CPU evaluator otherwise), per worker"),
+        text.contains("  GpuChain where | select | where: GPU (fused chain of stages 1..3: every non-empty batch; CPU evaluator otherwise), per worker"),
         "{text}"
     );
     assert!(text.contains("; CPU: string values"), "{text}");

@@ -36,7 +36,7 @@ sink o2 = file("t.jsonl") as jsonl <- total
 "#,
         3,
         "physical plan: workers=3 batch_size=8192
-Read a: csv file \"a.csv\", one byte range per worker (3)
+Read a: csv file \"a.csv\", 1 MiB stripes (byte ranges), stripe i to worker i % 3
 Read b: jsonl stdin, read by worker 0
 Union both <- a, b
 Stream big <- both
@@ -75,8 +75,8 @@ sink o2 = stdout as csv <- b
 "#,
         2,
         "physical plan: workers=2 batch_size=8192
-Read s: csv file \"x.csv\", one byte range per worker (2)
-Read f: csv file \"f.csv\", one byte range per worker (2)
+Read s: csv file \"x.csv\", 1 MiB stripes (byte ranges), stripe i to worker i % 2
+Read f: csv file \"f.csv\", 1 MiB stripes (byte ranges), stripe i to worker i % 2
 Read live: jsonl kafka topic \"l\" on b:1, group \"sluice\", partitions p % 2 per worker, read from the start (a table), initial load at time 0, then updates at arrival
 Read versioned: jsonl kafka topic \"v\" on b:1, group \"g\", partitions p % 2 per worker, read from the start (a table), versioned by event time
 Stream a <- s
@@ -143,8 +143,8 @@ sink o2 = stdout as csv <- with_w
 "#,
         2,
         "physical plan: workers=2 batch_size=8192
-Read f: csv file \"f.csv\", one byte range per worker (2)
-Read w: csv file \"w.csv\", one byte range per worker (2)
+Read f: csv file \"f.csv\", 1 MiB stripes (byte ranges), stripe i to worker i % 2
+Read w: csv file \"w.csv\", 1 MiB stripes (byte ranges), stripe i to worker i % 2
 Stream worst <- f
   KeyBy: every row to worker 0 (no `per`)
   Top: 3 best rows of the whole input, ranked, emitted when the input is complete

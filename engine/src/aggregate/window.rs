@@ -289,12 +289,6 @@ impl WindowState {
     }
 }
 
-/// Column index of the event time in `schema`, when `name` is a timestamp column there.
-pub fn time_column(schema: &sluice_dsl::plan::Schema, name: &str) -> Option<usize> {
-    let index = schema.index_of(name)?;
-    (schema.fields[index].ty == sluice_dsl::plan::DataType::Timestamp).then_some(index)
-}
-
 /// The arrow-row encoding of each row's keys (all empty without keys).
 fn encode_keys(
     keys: &[(String, TypedExpr)],

@@ -5,8 +5,6 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use arrow_schema::SchemaRef;
-use sluice_dsl::plan::{AggCall, TypedExpr};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Exchange;
@@ -14,21 +12,17 @@ use timely::dataflow::operators::generic::Operator;
 
 use super::BatchStream;
 use crate::aggregate::{GroupTable, Partial};
-use crate::run::RunShared;
+use crate::physical::AggregateNode;
+use crate::shared::RunShared;
 
 /// What the aggregate computes and where it reports.
 pub struct AggregateSpec {
-    pub keys: Vec<(String, TypedExpr)>,
-    pub aggs: Vec<AggCall>,
-    /// Output: key columns, then aggregates.
-    pub schema: SchemaRef,
-    pub batch_size: usize,
+    /// What planning decided (`physical::AggregateNode`).
+    pub node: AggregateNode,
     /// This worker's index: worker 0 emits a global aggregate (one row even for no input).
     pub worker: usize,
-    /// Input column with each row's event time (`first`/`last`).
-    pub time_column: Option<usize>,
     pub context: String,
-    pub rows_out: Arc<crate::metrics::RowCounter>,
+    pub rows_out: Arc<crate::counters::RowCounter>,
     /// Where the per-batch partials are computed (`gpu::stage::stage_gpu`); `None`: CPU.
     pub gpu: Option<&'static crate::gpu::Gpu>,
 }
@@ -42,16 +36,20 @@ pub trait AggregateBatches {
 impl<'scope> AggregateBatches for BatchStream<'scope> {
     fn aggregate_batches(self, spec: AggregateSpec, shared: Arc<RunShared>) -> Self {
         let AggregateSpec {
-            keys,
-            aggs,
-            schema,
-            batch_size,
+            node:
+                AggregateNode {
+                    keys,
+                    aggs,
+                    schema,
+                    time_column,
+                    ..
+                },
             worker,
-            time_column,
             context,
             rows_out,
             gpu,
         } = spec;
+        let batch_size = shared.batch_size;
         let global = keys.is_empty();
         let new_table = {
             let (keys, aggs, context, shared) =

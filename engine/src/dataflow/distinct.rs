@@ -12,7 +12,6 @@ use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMillisecondType;
 use arrow_row::{RowConverter, SortField};
-use sluice_dsl::plan::TypedExpr;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
@@ -22,17 +21,17 @@ use super::key_by::KeyBy;
 use super::read::from_time;
 use crate::arrow_schema_map::arrow_type;
 use crate::expr::evaluate;
-use crate::run::RunShared;
+use crate::physical::DistinctNode;
+use crate::shared::RunShared;
 use crate::wire::WireBatch;
 
 pub struct DistinctSpec {
-    pub keys: Vec<TypedExpr>,
-    pub within: i64,
-    pub time_column: usize,
+    /// What planning decided (`physical::DistinctNode`).
+    pub node: DistinctNode,
     pub worker: usize,
     pub workers: usize,
     pub context: String,
-    pub rows_out: Arc<crate::metrics::RowCounter>,
+    pub rows_out: Arc<crate::counters::RowCounter>,
 }
 
 pub trait DistinctRows {
@@ -43,7 +42,7 @@ impl<'scope> DistinctRows for BatchStream<'scope> {
     fn distinct_rows(self, spec: DistinctSpec, shared: Arc<RunShared>) -> Self {
         let spec = Arc::new(spec);
         let keyed = self.key_by(
-            spec.keys.clone(),
+            spec.node.keys.clone(),
             spec.worker,
             spec.workers,
             spec.context.clone(),
@@ -51,7 +50,8 @@ impl<'scope> DistinctRows for BatchStream<'scope> {
         );
         keyed.unary_frontier(Pipeline, "Distinct", move |_initial, _| {
             let converter = RowConverter::new(
-                spec.keys
+                spec.node
+                    .keys
                     .iter()
                     .map(|k| SortField::new(arrow_type(k.ty)))
                     .collect(),
@@ -93,7 +93,7 @@ impl<'scope> DistinctRows for BatchStream<'scope> {
                         Err(e) => shared.failures.record(&spec.context, e),
                     }
                 }
-                last_seen.retain(|_, t| *t >= ready_before.saturating_sub(spec.within));
+                last_seen.retain(|_, t| *t >= ready_before.saturating_sub(spec.node.within));
                 match low {
                     Some(low) if !pending.is_empty() => {
                         if let Some(cap) = held.as_mut()
@@ -122,13 +122,14 @@ fn pass(
     let all = arrow_select::concat::concat_batches(&schema, pending.iter())?;
     pending.clear();
     let keys = spec
+        .node
         .keys
         .iter()
         .map(|k| evaluate(k, &all).map(crate::expr::canonical_key))
         .collect::<Result<Vec<_>, _>>()?;
     let rows = converter.convert_columns(&keys)?;
     let times = all
-        .column(spec.time_column)
+        .column(spec.node.time_column)
         .as_primitive::<TimestampMillisecondType>();
     let (mut ready, mut waiting): (Vec<usize>, Vec<u32>) = (Vec::new(), Vec::new());
     for i in 0..all.num_rows() {
@@ -151,7 +152,7 @@ fn pass(
         let key = rows.row(i);
         let dup = last_seen
             .get(key.as_ref())
-            .is_some_and(|&prev| (t - prev).abs() <= spec.within);
+            .is_some_and(|&prev| (t - prev).abs() <= spec.node.within);
         if !dup {
             last_seen.insert(key.as_ref().into(), t);
             keep.push(i as u32);

@@ -9,7 +9,7 @@ use timely::dataflow::operators::generic::Operator;
 
 use super::BatchStream;
 use crate::expr::filter_batch;
-use crate::run::RunShared;
+use crate::shared::RunShared;
 
 /// Extension trait: filter a stream of batches by a typed predicate.
 ///
@@ -20,7 +20,7 @@ pub trait FilterBatches {
         self,
         predicate: TypedExpr,
         context: String,
-        rows_out: Arc<crate::metrics::RowCounter>,
+        rows_out: Arc<crate::counters::RowCounter>,
         shared: Arc<RunShared>,
     ) -> Self;
 }
@@ -30,7 +30,7 @@ impl<'scope> FilterBatches for BatchStream<'scope> {
         self,
         predicate: TypedExpr,
         context: String,
-        rows_out: Arc<crate::metrics::RowCounter>,
+        rows_out: Arc<crate::counters::RowCounter>,
         shared: Arc<RunShared>,
     ) -> Self {
         self.unary(Pipeline, "Filter", move |_, _| {

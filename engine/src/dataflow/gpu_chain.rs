@@ -10,28 +10,24 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use arrow_array::RecordBatch;
-use arrow_schema::SchemaRef;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 
 use super::BatchStream;
+use crate::counters::GpuStage;
+use crate::counters::RowCounter;
 use crate::gpu::Gpu;
 use crate::gpu::chain::{ChainOutput, GpuChain, Pending};
-use crate::gpu::codegen::ChainOp;
-use crate::gpu::placement::Offload;
-use crate::metrics::RowCounter;
-use crate::metrics::gpu::GpuStage;
-use crate::run::RunShared;
+use crate::physical::GpuChainNode;
+use crate::shared::RunShared;
 
 /// Batches submitted and not yet waited for, per worker.
 const IN_FLIGHT: usize = 3;
 
 /// What a chain operator needs.
 pub struct GpuChainSpec {
-    /// The stages, each with its output schema.
-    pub stages: Vec<(ChainOp, SchemaRef)>,
-    pub input_width: usize,
-    pub offload: Offload,
+    /// What planning decided (`physical::GpuChainNode`).
+    pub node: GpuChainNode,
     pub context: String,
     /// Rows out of each stage of the chain.
     pub rows_out: Vec<Arc<RowCounter>>,
@@ -47,7 +43,7 @@ impl<'scope> GpuChainBatches for BatchStream<'scope> {
     fn gpu_chain(self, spec: GpuChainSpec, shared: Arc<RunShared>) -> Self {
         let chain = Gpu::shared()
             .map_err(crate::gpu::chain::ChainError::from)
-            .and_then(|gpu| GpuChain::new(gpu, spec.stages.clone(), spec.input_width));
+            .and_then(|gpu| GpuChain::new(gpu, spec.node.stages.clone(), spec.node.input_width));
         let chain = match chain {
             Ok(c) => Some(c),
             Err(e) => {
@@ -78,7 +74,7 @@ impl<'scope> GpuChainBatches for BatchStream<'scope> {
                     let Some(&time) = cap.least() else { return };
                     for batch in data.drain(..) {
                         let rows = batch.num_rows();
-                        let pending = if spec.offload.takes(rows) && chain.fits(rows) {
+                        let pending = if spec.node.offload.takes(rows) && chain.fits(rows) {
                             match chain.submit(&batch) {
                                 Ok(p) => Some(p),
                                 Err(e) => {

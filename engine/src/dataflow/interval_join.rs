@@ -14,8 +14,6 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMillisecondType;
 use arrow_array::{Array, ArrayRef, RecordBatch, UInt32Array, new_null_array};
 use arrow_row::{RowConverter, SortField};
-use arrow_schema::SchemaRef;
-use sluice_dsl::plan::TypedExpr;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
@@ -26,29 +24,18 @@ use super::read::from_time;
 use crate::arrow_schema_map::arrow_type;
 use crate::connectors::DeadLetterSink;
 use crate::expr::evaluate;
-use crate::run::RunShared;
+use crate::physical::IntervalJoinNode;
+use crate::shared::RunShared;
 use crate::wire::WireBatch;
 
 /// Everything an interval join needs on one worker.
 pub struct IntervalJoinSpec {
-    pub left_outer: bool,
-    /// Key expressions over the left input, and the matching right column expressions.
-    pub left_keys: Vec<TypedExpr>,
-    pub right_keys: Vec<TypedExpr>,
-    /// Right columns in the output, in order.
-    pub right_columns: Vec<usize>,
-    /// Event-time column of each side.
-    pub left_time: usize,
-    pub right_time: usize,
-    /// `within`, ms.
-    pub within: i64,
-    /// Output schema and the right side's schema.
-    pub schema: SchemaRef,
-    pub right_schema: SchemaRef,
+    /// What planning decided (`physical::IntervalJoinNode`).
+    pub node: IntervalJoinNode,
     pub worker: usize,
     pub workers: usize,
     pub context: String,
-    pub rows_out: Arc<crate::metrics::RowCounter>,
+    pub rows_out: Arc<crate::counters::RowCounter>,
     pub late: Option<Arc<DeadLetterSink>>,
 }
 
@@ -71,14 +58,14 @@ impl<'scope> IntervalJoin<'scope> for BatchStream<'scope> {
     ) -> Self {
         let (w, n) = (spec.worker, spec.workers);
         let left = self.key_by(
-            spec.left_keys.clone(),
+            spec.node.left_keys.clone(),
             w,
             n,
             spec.context.clone(),
             shared.clone(),
         );
         let right = right.key_by(
-            spec.right_keys.clone(),
+            spec.node.right_keys.clone(),
             w,
             n,
             spec.context.clone(),
@@ -91,7 +78,8 @@ impl<'scope> IntervalJoin<'scope> for BatchStream<'scope> {
             "IntervalJoin",
             move |_initial, _| {
                 let converter = RowConverter::new(
-                    spec.left_keys
+                    spec.node
+                        .left_keys
                         .iter()
                         .map(|k| SortField::new(arrow_type(k.ty)))
                         .collect(),
@@ -138,9 +126,11 @@ impl<'scope> IntervalJoin<'scope> for BatchStream<'scope> {
                         .min()
                         .copied();
                     let horizon = low.map_or(i64::MAX, from_time);
-                    let unmatched =
-                        sides[0].purge(horizon.saturating_sub(spec.within), spec.left_outer);
-                    sides[1].purge(horizon.saturating_sub(spec.within), false);
+                    let unmatched = sides[0].purge(
+                        horizon.saturating_sub(spec.node.within),
+                        spec.node.left_outer,
+                    );
+                    sides[1].purge(horizon.saturating_sub(spec.node.within), false);
                     if let (Some(cap), false) = (held.as_ref(), unmatched.is_empty()) {
                         match left_only(&spec, &sides[0], &unmatched) {
                             Ok(batch) => {
@@ -230,14 +220,14 @@ fn arrive(
     watermark: u64,
 ) -> Result<Option<RecordBatch>, Box<dyn std::error::Error>> {
     let (keys, time_column) = if side == 0 {
-        (&spec.left_keys, spec.left_time)
+        (&spec.node.left_keys, spec.node.left_time)
     } else {
-        (&spec.right_keys, spec.right_time)
+        (&spec.node.right_keys, spec.node.right_time)
     };
     let mut key_arrays = Vec::with_capacity(keys.len());
     for (i, k) in keys.iter().enumerate() {
         let values = evaluate(k, batch)?;
-        let wanted = arrow_type(spec.left_keys[i].ty);
+        let wanted = arrow_type(spec.node.left_keys[i].ty);
         key_arrays.push(crate::expr::canonical_key(
             if *values.data_type() == wanted {
                 values
@@ -276,7 +266,7 @@ fn arrive(
         if let Some(entries) = other.index.get_mut(key.as_ref()) {
             for e in entries
                 .iter_mut()
-                .filter(|e| (e.time - t).abs() <= spec.within)
+                .filter(|e| (e.time - t).abs() <= spec.node.within)
             {
                 e.matched = true;
                 matched = true;
@@ -354,8 +344,11 @@ fn arrive(
     let lefts: Vec<(u32, u32)> = pairs.iter().map(|p| p.0).collect();
     let rights: Vec<(u32, u32)> = pairs.iter().map(|p| p.1).collect();
     let mut columns = gather(left_side, &lefts, None)?;
-    columns.extend(gather(right_side, &rights, Some(&spec.right_columns))?);
-    Ok(Some(RecordBatch::try_new(spec.schema.clone(), columns)?))
+    columns.extend(gather(right_side, &rights, Some(&spec.node.right_columns))?);
+    Ok(Some(RecordBatch::try_new(
+        spec.node.schema.clone(),
+        columns,
+    )?))
 }
 
 /// Left rows without a partner, with null right columns.
@@ -385,11 +378,11 @@ fn left_only(
     let left_schema = parts[0].schema();
     let all = arrow_select::concat::concat_batches(&left_schema, &parts)?;
     columns.extend(all.columns().iter().cloned());
-    for &c in &spec.right_columns {
+    for &c in &spec.node.right_columns {
         columns.push(new_null_array(
-            spec.right_schema.field(c).data_type(),
+            spec.node.right_schema.field(c).data_type(),
             all.num_rows(),
         ));
     }
-    Ok(RecordBatch::try_new(spec.schema.clone(), columns)?)
+    Ok(RecordBatch::try_new(spec.node.schema.clone(), columns)?)
 }

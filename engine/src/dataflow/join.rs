@@ -24,11 +24,9 @@ use arrow_array::types::TimestampMillisecondType;
 use arrow_array::{Array, ArrayRef, RecordBatch, UInt32Array};
 use arrow_buffer::NullBuffer;
 use arrow_row::{RowConverter, Rows, SortField};
-use arrow_schema::SchemaRef;
 use differential_dataflow::hashable::Hashable;
 use differential_dataflow::trace::TraceReader;
 use differential_dataflow::trace::cursor::{Cursor, CursorList, cursor_list};
-use sluice_dsl::plan::TypedExpr;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
@@ -41,30 +39,19 @@ use super::BatchStream;
 use super::read::{to_time, wall_clock};
 use super::table::{TableArrangement, TableTrace};
 use crate::expr::evaluate;
+use crate::physical::LookupJoinNode;
 use crate::route::{Routed, as_routed, split_by_target};
-use crate::run::RunShared;
+use crate::shared::RunShared;
 use crate::wire::WireBatch;
 
 /// Everything a lookup join needs on one worker.
 pub struct JoinSpec {
-    pub left_outer: bool,
-    /// Expressions over the left input, one per table key column, in the table key's order.
-    pub keys: Vec<TypedExpr>,
-    /// The table's key columns, in key order.
-    pub key_columns: Vec<usize>,
-    /// Table columns in the output, in order.
-    pub right_columns: Vec<usize>,
-    /// The table's schema (Arrow).
-    pub table_schema: SchemaRef,
-    /// Output schema.
-    pub schema: SchemaRef,
-    /// `Some` for a temporal join (the table has `event_time`): the stream's event-time
-    /// column, if it has one.
-    pub temporal: Option<Option<usize>>,
+    /// What planning decided (`physical::LookupJoinNode`).
+    pub node: LookupJoinNode,
     pub workers: usize,
     pub worker: usize,
     pub context: String,
-    pub rows_out: Arc<crate::metrics::RowCounter>,
+    pub rows_out: Arc<crate::counters::RowCounter>,
 }
 
 /// Extension trait: look every row up in a table.
@@ -149,6 +136,7 @@ impl<'scope> JoinTable<'scope> for BatchStream<'scope> {
                     for (_, sender, WireBatch(batch)) in data.drain(..) {
                         shared.flow.receive(sender as usize, &batch);
                         let times = spec
+                            .node
                             .temporal
                             .map(|column| lookup_times(&batch, column, time));
                         let until = times
@@ -198,7 +186,7 @@ impl<'scope> JoinTable<'scope> for BatchStream<'scope> {
                 let stream_done = frontiers[0].frontier().is_empty() && held.is_empty();
                 let mut compaction = Antichain::new();
                 if !stream_done {
-                    let low = match spec.temporal {
+                    let low = match spec.node.temporal {
                         Some(_) => frontiers[0]
                             .frontier()
                             .iter()
@@ -247,11 +235,12 @@ struct KeyEncoder {
 
 impl KeyEncoder {
     fn new(spec: &JoinSpec) -> Result<KeyEncoder, arrow_schema::ArrowError> {
-        let field = |c: &usize| SortField::new(spec.table_schema.field(*c).data_type().clone());
+        let field =
+            |c: &usize| SortField::new(spec.node.table_schema.field(*c).data_type().clone());
         Ok(KeyEncoder {
-            keys: RowConverter::new(spec.key_columns.iter().map(field).collect())?,
+            keys: RowConverter::new(spec.node.key_columns.iter().map(field).collect())?,
             rows: RowConverter::new(
-                (0..spec.table_schema.fields().len())
+                (0..spec.node.table_schema.fields().len())
                     .map(|c| field(&c))
                     .collect(),
             )?,
@@ -264,10 +253,10 @@ impl KeyEncoder {
         spec: &JoinSpec,
         batch: &RecordBatch,
     ) -> Result<EncodedKeys, Box<dyn std::error::Error + Send + Sync>> {
-        let mut columns = Vec::with_capacity(spec.keys.len());
-        for (expr, column) in spec.keys.iter().zip(&spec.key_columns) {
+        let mut columns = Vec::with_capacity(spec.node.keys.len());
+        for (expr, column) in spec.node.keys.iter().zip(&spec.node.key_columns) {
             let values = evaluate(expr, batch)?;
-            let wanted = spec.table_schema.field(*column).data_type();
+            let wanted = spec.node.table_schema.field(*column).data_type();
             columns.push(crate::expr::canonical_key(
                 if values.data_type() == wanted {
                     values
@@ -405,7 +394,7 @@ fn lookup(
                 left_rows.push(i as u32);
                 right_rows.push(Some(*r as u32));
             }
-            None if spec.left_outer => {
+            None if spec.node.left_outer => {
                 left_rows.push(i as u32);
                 right_rows.push(None);
             }
@@ -413,13 +402,13 @@ fn lookup(
         }
     }
     let left_indices = UInt32Array::from(left_rows);
-    let mut columns: Vec<ArrayRef> = Vec::with_capacity(spec.schema.fields().len());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(spec.node.schema.fields().len());
     for column in batch.columns() {
         columns.push(arrow_select::take::take(column, &left_indices, None)?);
     }
     if payloads.is_empty() {
-        for &c in &spec.right_columns {
-            let ty = spec.table_schema.field(c).data_type();
+        for &c in &spec.node.right_columns {
+            let ty = spec.node.table_schema.field(c).data_type();
             columns.push(arrow_array::new_null_array(ty, left_indices.len()));
         }
     } else {
@@ -428,9 +417,9 @@ fn lookup(
             .rows
             .convert_rows(payloads.iter().map(|p| parser.parse(p)))?;
         let right_indices = UInt32Array::from(right_rows);
-        for &c in &spec.right_columns {
+        for &c in &spec.node.right_columns {
             columns.push(arrow_select::take::take(&table[c], &right_indices, None)?);
         }
     }
-    Ok(RecordBatch::try_new(spec.schema.clone(), columns)?)
+    Ok(RecordBatch::try_new(spec.node.schema.clone(), columns)?)
 }

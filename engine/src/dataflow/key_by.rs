@@ -14,7 +14,7 @@ use timely::dataflow::operators::generic::Operator;
 
 use super::BatchStream;
 use crate::route::{Routed, as_routed, hash_targets, split_by_target};
-use crate::run::RunShared;
+use crate::shared::RunShared;
 
 /// Extension trait: exchange batches by key.
 pub trait KeyBy<'scope> {

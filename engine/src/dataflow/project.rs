@@ -10,7 +10,7 @@ use timely::dataflow::operators::generic::Operator;
 
 use super::BatchStream;
 use crate::expr::project_batch;
-use crate::run::RunShared;
+use crate::shared::RunShared;
 
 /// Extension trait: project a stream of batches onto computed columns.
 pub trait ProjectBatches {
@@ -20,7 +20,7 @@ pub trait ProjectBatches {
         items: Vec<(String, TypedExpr)>,
         schema: SchemaRef,
         context: String,
-        rows_out: Arc<crate::metrics::RowCounter>,
+        rows_out: Arc<crate::counters::RowCounter>,
         shared: Arc<RunShared>,
     ) -> Self;
 }
@@ -31,7 +31,7 @@ impl<'scope> ProjectBatches for BatchStream<'scope> {
         items: Vec<(String, TypedExpr)>,
         schema: SchemaRef,
         context: String,
-        rows_out: Arc<crate::metrics::RowCounter>,
+        rows_out: Arc<crate::counters::RowCounter>,
         shared: Arc<RunShared>,
     ) -> Self {
         self.unary(Pipeline, "Project", move |_, _| {

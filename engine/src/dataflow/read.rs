@@ -18,7 +18,7 @@ use timely::dataflow::{ProbeHandle, Scope};
 
 use super::BatchStream;
 use crate::connectors::{Pulled, SourceReader};
-use crate::run::RunShared;
+use crate::shared::RunShared;
 
 /// How long one activation may read before yielding to other operators.
 const SLICE: Duration = Duration::from_millis(5);
@@ -37,7 +37,7 @@ pub struct EventTimeSpec {
     /// The bound widens to `ALIGN_BATCH_SPANS` times the widest batch's event-time span.
     pub align: Option<(ProbeHandle<u64>, u64)>,
     /// Where this worker's watermark is shown to the metrics.
-    pub watermark: Arc<crate::metrics::Watermark>,
+    pub watermark: Arc<crate::counters::Watermark>,
 }
 
 /// Timely time of an event time: ms since the epoch shifted by 2^62, so event times before
@@ -240,7 +240,7 @@ pub fn read_source<'scope>(
                             (Some(spec), None) => Some(advance(sent, &batch, spec)),
                             _ => None,
                         };
-                        crate::metrics::source_sent(&shared, sent, batch.num_rows());
+                        shared.source_sent(sent, batch.num_rows());
                         output.session(&*cap).give(batch);
                         if let Some(w) = watermark
                             && w > *cap.time()

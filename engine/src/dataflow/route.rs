@@ -28,29 +28,26 @@ use timely::dataflow::operators::{Capability, ConnectLoop, Exchange, Feedback};
 use timely::progress::Antichain;
 
 use super::BatchStream;
-use crate::config::DebugConfig;
 use crate::expr::{ExprError, evaluate};
 use crate::gpu::Gpu;
 use crate::gpu::geo::site_distances;
-use crate::route::balancer::{Balancer, BalancerSettings, Site};
+use crate::physical::RouteNode;
+use crate::route::balancer::Balancer;
 use crate::route::stats::RouteStats;
 use crate::route::{LoadReport, Routed, as_routed, hash_targets, split_by_target};
-use crate::run::RunShared;
+use crate::shared::RunShared;
 use crate::wire::WireBatch;
 
 /// Everything a route stage needs on one worker.
 pub struct RouteSpec {
-    pub kind: RouteKind,
+    /// What planning decided (`physical::RouteNode`).
+    pub node: RouteNode,
     pub worker: usize,
     pub workers: usize,
-    pub sites: Vec<Site>,
-    pub settings: BalancerSettings,
-    pub epoch: Duration,
-    pub debug: DebugConfig,
     pub stats: Arc<RouteStats>,
     pub context: String,
     /// Rows this worker received through the route (the stage's "rows out").
-    pub rows_out: Arc<crate::metrics::RowCounter>,
+    pub rows_out: Arc<crate::counters::RowCounter>,
     /// Where placement put the geo distances of a batch: the GPU, or `None` for the CPU.
     pub gpu: Option<&'static Gpu>,
 }
@@ -82,7 +79,7 @@ impl<'scope> RouteBatches for BatchStream<'scope> {
                 let _stage = crate::abort::stage(&spec.context);
                 report_in.for_each(|_, data| {
                     for r in data.drain(..).filter(|r| r.router as usize == spec.worker) {
-                        router.observe(&r, spec.epoch);
+                        router.observe(&r, spec.node.epoch);
                     }
                 });
                 data_in.for_each(|cap, data| {
@@ -150,7 +147,9 @@ impl<'scope> RouteBatches for BatchStream<'scope> {
                     let until_due = receiver
                         .next_due()
                         .map(|t| t.saturating_duration_since(Instant::now()));
-                    activator.activate_after(until_due.map_or(spec.epoch, |d| d.min(spec.epoch)));
+                    activator.activate_after(
+                        until_due.map_or(spec.node.epoch, |d| d.min(spec.node.epoch)),
+                    );
                 }
             }
         });
@@ -176,8 +175,8 @@ struct Router {
 
 impl Router {
     fn new(spec: &RouteSpec) -> Router {
-        let balancer = matches!(spec.kind, RouteKind::Geo { .. })
-            .then(|| Balancer::new(spec.sites.clone(), spec.settings));
+        let balancer = matches!(spec.node.kind, RouteKind::Geo { .. })
+            .then(|| Balancer::new(spec.node.sites.clone(), spec.node.settings));
         Router {
             balancer,
             next_round_robin: spec.worker,
@@ -204,7 +203,7 @@ impl Router {
     ) -> Result<Vec<(u32, RecordBatch)>, ExprError> {
         let n = spec.workers;
         self.targets.clear();
-        match &spec.kind {
+        match &spec.node.kind {
             RouteKind::Geo { lat, lon } => {
                 let balancer = self.balancer.as_mut().expect("geo route has a balancer");
                 geo_targets(
@@ -313,6 +312,7 @@ struct Receiver {
 impl Receiver {
     fn new(spec: &RouteSpec, started: Instant) -> Receiver {
         let slow = spec
+            .node
             .debug
             .slow_worker
             .as_ref()
@@ -320,13 +320,13 @@ impl Receiver {
             .map(|s| (s.factor, Duration::from_millis(s.after_ms)));
         Receiver {
             worker: spec.worker,
-            epoch: spec.epoch,
+            epoch: spec.node.epoch,
             started,
             stats: spec.stats.clone(),
             processed: vec![0; spec.workers],
             in_epoch: vec![0; spec.workers],
             epoch_started: Instant::now(),
-            row_cost_ns: spec.debug.row_cost_ns as f64,
+            row_cost_ns: spec.node.debug.row_cost_ns as f64,
             slow,
             queue: VecDeque::new(),
             busy_until: Instant::now(),
@@ -407,7 +407,7 @@ mod tests {
     use sluice_dsl::plan::{DataType, TExpr, TypedExpr};
 
     use super::*;
-    use crate::route::balancer::Policy;
+    use crate::route::balancer::{BalancerSettings, Policy, Site};
 
     fn col(i: usize) -> TypedExpr {
         TypedExpr {

@@ -18,7 +18,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMillisecondType;
 use arrow_array::{Array, RecordBatch};
 use arrow_row::{RowConverter, SortField};
-use arrow_schema::{ArrowError, SchemaRef};
+use arrow_schema::ArrowError;
 use differential_dataflow::operators::arrange::upsert::arrange_from_upsert;
 use differential_dataflow::operators::arrange::{Arranged, TraceAgent};
 use differential_dataflow::trace::implementations::{ValBuilder, ValSpine};
@@ -28,7 +28,8 @@ use timely::dataflow::operators::generic::Operator;
 
 use super::BatchStream;
 use super::read::to_time;
-use crate::run::RunShared;
+use crate::physical::ArrangeNode;
+use crate::shared::RunShared;
 
 /// A table key: the arrow-row encoding of its key columns.
 pub type TableKey = Vec<u8>;
@@ -44,20 +45,11 @@ pub type TableArrangement<'scope> = Arranged<'scope, TableTrace>;
 
 /// How table rows become upserts.
 pub struct TableSpec {
-    pub name: String,
-    pub schema: SchemaRef,
-    /// Primary-key columns, in key order.
-    pub key: Vec<usize>,
-    /// A row whose value columns (these) are all null deletes its key; empty: rows never
-    /// delete (a file table keeps such a row as a row).
-    pub value_columns: Vec<usize>,
-    /// The event-time column: an update applies at `max(event time, batch time)`; without
-    /// one, at the batch's time (0 for a file and a Kafka table's initial load).
-    pub time_column: Option<usize>,
+    /// What planning decided (`physical::ArrangeNode`).
+    pub node: ArrangeNode,
     pub worker: usize,
-    pub context: String,
     /// Where this process counts the rows each worker holds.
-    pub held: Arc<crate::metrics::HeldRows>,
+    pub held: Arc<crate::counters::HeldRows>,
 }
 
 /// Extension trait: arrange a table's batches by key, over all workers.
@@ -67,7 +59,7 @@ pub trait ArrangeTable<'scope> {
 
 impl<'scope> ArrangeTable<'scope> for BatchStream<'scope> {
     fn arrange_table(self, spec: TableSpec, shared: Arc<RunShared>) -> TableArrangement<'scope> {
-        let name = format!("Table {}", spec.name);
+        let name = format!("Table {}", spec.node.name);
         let held = spec.held.clone();
         let upserts = self
             .unary::<CapacityContainerBuilder<Vec<(TableKey, Option<TableVal>, u64)>>, _, _, _>(
@@ -77,12 +69,12 @@ impl<'scope> ArrangeTable<'scope> for BatchStream<'scope> {
                     let mut encoder = match Encoder::new(&spec) {
                         Ok(e) => Some(e),
                         Err(e) => {
-                            shared.failures.record(&spec.context, e);
+                            shared.failures.record(&spec.node.context, e);
                             None
                         }
                     };
                     move |input, output| {
-                        let _stage = crate::abort::stage(&spec.context);
+                        let _stage = crate::abort::stage(&spec.node.context);
                         input.for_each(|cap, data| {
                             let Some(encoder) = encoder.as_mut() else {
                                 data.clear();
@@ -93,7 +85,7 @@ impl<'scope> ArrangeTable<'scope> for BatchStream<'scope> {
                             for batch in data.drain(..) {
                                 match encoder.upserts(&spec, &batch, time) {
                                     Ok(updates) => session.give_iterator(updates.into_iter()),
-                                    Err(e) => shared.failures.record(&spec.context, e),
+                                    Err(e) => shared.failures.record(&spec.node.context, e),
                                 }
                             }
                         });
@@ -117,12 +109,12 @@ struct Encoder {
 
 impl Encoder {
     fn new(spec: &TableSpec) -> Result<Encoder, ArrowError> {
-        let field = |c: &usize| SortField::new(spec.schema.field(*c).data_type().clone());
-        let all: Vec<usize> = (0..spec.schema.fields().len()).collect();
+        let field = |c: &usize| SortField::new(spec.node.schema.field(*c).data_type().clone());
+        let all: Vec<usize> = (0..spec.node.schema.fields().len()).collect();
         Ok(Encoder {
-            keys: RowConverter::new(spec.key.iter().map(field).collect())?,
+            keys: RowConverter::new(spec.node.key.iter().map(field).collect())?,
             rows: RowConverter::new(all.iter().map(field).collect())?,
-            values: spec.value_columns.clone(),
+            values: spec.node.value_columns.clone(),
             next: (spec.worker as u64) << 40,
         })
     }
@@ -134,6 +126,7 @@ impl Encoder {
         time: u64,
     ) -> Result<Vec<(TableKey, Option<TableVal>, u64)>, ArrowError> {
         let key_columns: Vec<_> = spec
+            .node
             .key
             .iter()
             .map(|c| crate::expr::canonical_key(batch.column(*c).clone()))
@@ -141,6 +134,7 @@ impl Encoder {
         let keys = self.keys.convert_columns(&key_columns)?;
         let rows = self.rows.convert_columns(batch.columns())?;
         let times = spec
+            .node
             .time_column
             .map(|c| batch.column(c).as_primitive::<TimestampMillisecondType>());
         let mut out = Vec::with_capacity(batch.num_rows());
@@ -163,7 +157,7 @@ impl Encoder {
 }
 
 /// Counts the rows (live keys) this worker holds, for the run summary.
-fn count_rows(arranged: &TableArrangement<'_>, held: Arc<crate::metrics::HeldRows>) {
+fn count_rows(arranged: &TableArrangement<'_>, held: Arc<crate::counters::HeldRows>) {
     use differential_dataflow::trace::cursor::{Cursor, Navigable};
     arranged
         .stream

@@ -11,8 +11,6 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMillisecondType;
 use arrow_array::{Array, RecordBatch};
 use arrow_row::{RowConverter, SortField};
-use arrow_schema::SchemaRef;
-use sluice_dsl::plan::TypedExpr;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
@@ -21,18 +19,15 @@ use super::BatchStream;
 use super::key_by::KeyBy;
 use crate::arrow_schema_map::arrow_type;
 use crate::expr::evaluate;
-use crate::run::RunShared;
+use crate::physical::TableRowsNode;
+use crate::shared::RunShared;
 use crate::wire::WireBatch;
 
 pub struct TableRowsSpec {
-    /// The key columns, as column expressions.
-    pub key: Vec<TypedExpr>,
-    pub time_column: Option<usize>,
-    pub schema: SchemaRef,
-    pub batch_size: usize,
+    /// What planning decided (`physical::TableRowsNode`).
+    pub node: TableRowsNode,
     pub worker: usize,
     pub workers: usize,
-    pub context: String,
 }
 
 /// Extension trait: the current rows of a bounded table, emitted once its input is complete.
@@ -43,10 +38,10 @@ pub trait TableRows {
 impl<'scope> TableRows for BatchStream<'scope> {
     fn table_rows(self, spec: TableRowsSpec, shared: Arc<RunShared>) -> Self {
         let keyed = self.key_by(
-            spec.key.clone(),
+            spec.node.key.clone(),
             spec.worker,
             spec.workers,
-            spec.context.clone(),
+            spec.node.context.clone(),
             shared.clone(),
         );
         keyed.unary_frontier(Pipeline, "TableRows", move |_initial, _| {
@@ -54,7 +49,7 @@ impl<'scope> TableRows for BatchStream<'scope> {
             let mut received: Vec<(usize, u64, RecordBatch)> = Vec::new();
             let mut held: Option<Capability<u64>> = None;
             move |(input, frontier), output| {
-                let _stage = crate::abort::stage(&spec.context);
+                let _stage = crate::abort::stage(&spec.node.context);
                 input.for_each(|cap, data| {
                     let Some(&t) = cap.least() else { return };
                     if held.as_ref().is_none_or(|h| t < *h.time()) {
@@ -74,13 +69,13 @@ impl<'scope> TableRows for BatchStream<'scope> {
                         let mut session = output.session(&cap);
                         let mut start = 0;
                         while start < rows.num_rows() {
-                            let len = spec.batch_size.max(1).min(rows.num_rows() - start);
+                            let len = shared.batch_size.min(rows.num_rows() - start);
                             session.give(rows.slice(start, len));
                             start += len;
                         }
                     }
                     Ok(None) => {}
-                    Err(e) => shared.failures.record(&spec.context, e),
+                    Err(e) => shared.failures.record(&spec.node.context, e),
                 }
                 received.clear();
             }
@@ -94,7 +89,8 @@ fn current_rows(
     received: &[(usize, u64, RecordBatch)],
 ) -> Result<Option<RecordBatch>, Box<dyn std::error::Error>> {
     let converter = RowConverter::new(
-        spec.key
+        spec.node
+            .key
             .iter()
             .map(|k| SortField::new(arrow_type(k.ty)))
             .collect(),
@@ -104,12 +100,14 @@ fn current_rows(
     let mut kept: hashbrown::HashMap<Box<[u8]>, (Rank, usize)> = hashbrown::HashMap::new();
     for (index, (sender, time, batch)) in received.iter().enumerate() {
         let keys = spec
+            .node
             .key
             .iter()
             .map(|k| evaluate(k, batch))
             .collect::<Result<Vec<_>, _>>()?;
         let encoded = converter.convert_columns(&keys)?;
         let times = spec
+            .node
             .time_column
             .map(|c| batch.column(c).as_primitive::<TimestampMillisecondType>());
         for row in 0..batch.num_rows() {
@@ -141,5 +139,5 @@ fn current_rows(
     picks.sort_unstable();
     let batches: Vec<&RecordBatch> = received.iter().map(|(_, _, b)| b).collect();
     let rows = arrow_select::interleave::interleave_record_batch(&batches, &picks)?;
-    Ok(Some(rows.with_schema(spec.schema.clone())?))
+    Ok(Some(rows.with_schema(spec.node.schema.clone())?))
 }

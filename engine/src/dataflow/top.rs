@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, UInt32Array};
 use arrow_row::{RowConverter, SortField};
-use arrow_schema::{ArrowError, SchemaRef, SortOptions};
+use arrow_schema::{ArrowError, SortOptions};
 use arrow_select::concat::concat_batches;
 use sluice_dsl::plan::TypedExpr;
 use timely::dataflow::channels::pact::Pipeline;
@@ -20,20 +20,17 @@ use super::BatchStream;
 use super::key_by::KeyBy;
 use crate::arrow_schema_map::arrow_type;
 use crate::expr::evaluate;
-use crate::run::RunShared;
+use crate::physical::TopNode;
+use crate::shared::RunShared;
 use crate::wire::WireBatch;
 
 pub struct TopSpec {
-    pub k: usize,
-    pub by: Vec<(TypedExpr, bool)>,
-    pub per: Vec<TypedExpr>,
-    /// Input schema (Arrow) and output schema (input + rank).
-    pub input_schema: SchemaRef,
-    pub schema: SchemaRef,
+    /// What planning decided (`physical::TopNode`).
+    pub node: TopNode,
     pub worker: usize,
     pub workers: usize,
     pub context: String,
-    pub rows_out: Arc<crate::metrics::RowCounter>,
+    pub rows_out: Arc<crate::counters::RowCounter>,
 }
 
 pub trait TopRows {
@@ -44,7 +41,7 @@ impl<'scope> TopRows for BatchStream<'scope> {
     fn top_rows(self, spec: TopSpec, shared: Arc<RunShared>) -> Self {
         let spec = Arc::new(spec);
         let keyed = self.key_by(
-            spec.per.clone(),
+            spec.node.per.clone(),
             spec.worker,
             spec.workers,
             spec.context.clone(),
@@ -68,7 +65,7 @@ impl<'scope> TopRows for BatchStream<'scope> {
                     }
                 });
                 // Bound the state: prune to the K best per group whenever it grows.
-                if pending_rows > 4 * spec.k.max(1) * 1024 {
+                if pending_rows > 4 * spec.node.k.max(1) * 1024 {
                     match best(&spec, &kept, false) {
                         Ok(batch) => {
                             pending_rows = batch.num_rows();
@@ -103,14 +100,16 @@ fn best(
     batches: &[RecordBatch],
     ranked: bool,
 ) -> Result<RecordBatch, Box<dyn std::error::Error>> {
-    let all = concat_batches(&spec.input_schema, batches)?;
+    let all = concat_batches(&spec.node.input_schema, batches)?;
     let n = all.num_rows();
     let per = spec
+        .node
         .per
         .iter()
         .map(|e| evaluate(e, &all))
         .collect::<Result<Vec<ArrayRef>, _>>()?;
     let by = spec
+        .node
         .by
         .iter()
         .map(|(e, _)| evaluate(e, &all))
@@ -132,7 +131,7 @@ fn best(
     };
     // Without `per` every row is in one group: arrow-row has no encoding of zero columns (its
     // `Rows` would hold zero rows), so there are no group keys to compare then.
-    let per_exprs: Vec<&TypedExpr> = spec.per.iter().collect();
+    let per_exprs: Vec<&TypedExpr> = spec.node.per.iter().collect();
     let per_rows = match per.is_empty() {
         true => None,
         false => Some(
@@ -144,8 +143,8 @@ fn best(
         Some(rows) => rows.row(a).cmp(&rows.row(b)),
         None => std::cmp::Ordering::Equal,
     };
-    let by_exprs: Vec<&TypedExpr> = spec.by.iter().map(|(e, _)| e).collect();
-    let by_desc: Vec<bool> = spec.by.iter().map(|(_, d)| *d).collect();
+    let by_exprs: Vec<&TypedExpr> = spec.node.by.iter().map(|(e, _)| e).collect();
+    let by_desc: Vec<bool> = spec.node.by.iter().map(|(_, d)| *d).collect();
     let by_rows = RowConverter::new(sort_fields(&by_exprs, &by_desc))?.convert_columns(&by)?;
     // Tie-break on the whole row.
     let whole = RowConverter::new(
@@ -170,7 +169,7 @@ fn best(
         } else {
             1
         };
-        if rank <= spec.k as i64 {
+        if rank <= spec.node.k as i64 {
             picked.push(row as u32);
             ranks.push(rank);
         }
@@ -181,5 +180,5 @@ fn best(
     }
     let mut columns = top.columns().to_vec();
     columns.push(Arc::new(Int64Array::from(ranks)));
-    Ok(RecordBatch::try_new(spec.schema.clone(), columns).map_err(|e: ArrowError| e)?)
+    Ok(RecordBatch::try_new(spec.node.schema.clone(), columns).map_err(|e: ArrowError| e)?)
 }

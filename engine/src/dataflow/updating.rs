@@ -10,8 +10,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, UInt32Array};
-use arrow_schema::SchemaRef;
-use sluice_dsl::plan::{AggCall, SinkMode, TypedExpr};
+use sluice_dsl::plan::SinkMode;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
@@ -19,18 +18,14 @@ use timely::dataflow::operators::{Capability, Exchange};
 
 use super::BatchStream;
 use crate::aggregate::{GroupTable, Partial, split_rows};
-use crate::run::RunShared;
+use crate::physical::UpdatingNode;
+use crate::shared::RunShared;
 
 pub struct UpdatingSpec {
-    pub keys: Vec<(String, TypedExpr)>,
-    pub aggs: Vec<AggCall>,
-    pub mode: SinkMode,
-    /// Output: keys, aggregates, and `diff` for a changelog.
-    pub schema: SchemaRef,
-    pub batch_size: usize,
-    pub time_column: Option<usize>,
+    /// What planning decided (`physical::UpdatingNode`).
+    pub node: UpdatingNode,
     pub context: String,
-    pub rows_out: Arc<crate::metrics::RowCounter>,
+    pub rows_out: Arc<crate::counters::RowCounter>,
 }
 
 pub trait UpdatingAggregate {
@@ -45,8 +40,8 @@ impl<'scope> UpdatingAggregate for BatchStream<'scope> {
             Pipeline,
             "PartialAggregate",
             move |_, _| {
-                let mut table = GroupTable::new(&partial_spec.keys, &partial_spec.aggs)
-                    .map(|t| t.with_time_column(partial_spec.time_column));
+                let mut table = GroupTable::new(&partial_spec.node.keys, &partial_spec.node.aggs)
+                    .map(|t| t.with_time_column(partial_spec.node.time_column));
                 move |input, output| {
                     let _stage = crate::abort::stage(&partial_spec.context);
                     input.for_each(|cap, data| {
@@ -67,13 +62,13 @@ impl<'scope> UpdatingAggregate for BatchStream<'scope> {
             Pipeline,
             "UpdatingAggregate",
             move |_initial, info| {
-                let mut table = GroupTable::new(&spec.keys, &spec.aggs).ok();
+                let mut table = GroupTable::new(&spec.node.keys, &spec.node.aggs).ok();
                 // Last emitted row of every group (changelog), as a one-row batch.
                 let mut emitted: Vec<Option<RecordBatch>> = Vec::new();
                 let mut changed: Vec<u32> = Vec::new();
                 let mut held: Option<Capability<u64>> = None;
                 let mut last_snapshot = Instant::now();
-                let period = match spec.mode {
+                let period = match spec.node.mode {
                     SinkMode::SnapshotEvery(ms) => Duration::from_millis(ms.max(1) as u64),
                     _ => Duration::ZERO,
                 };
@@ -91,7 +86,7 @@ impl<'scope> UpdatingAggregate for BatchStream<'scope> {
                     });
                     let done = frontier.is_empty();
                     let Some(table) = table.as_ref() else { return };
-                    let result = match spec.mode {
+                    let result = match spec.node.mode {
                         SinkMode::Changelog if !changed.is_empty() => {
                             changed.sort_unstable();
                             changed.dedup();
@@ -102,7 +97,7 @@ impl<'scope> UpdatingAggregate for BatchStream<'scope> {
                             if (done || last_snapshot.elapsed() >= period) && !table.is_empty() =>
                         {
                             last_snapshot = Instant::now();
-                            snapshot(&spec, table)
+                            snapshot(&spec, table, shared.batch_size)
                         }
                         _ => Ok(Vec::new()),
                     };
@@ -144,9 +139,10 @@ fn current(table: &GroupTable) -> Result<Vec<ArrayRef>, Box<dyn std::error::Erro
 fn snapshot(
     spec: &UpdatingSpec,
     table: &GroupTable,
+    batch_size: usize,
 ) -> Result<Vec<RecordBatch>, Box<dyn std::error::Error>> {
-    let batch = RecordBatch::try_new(spec.schema.clone(), current(table)?)?;
-    Ok(split_rows(&batch, spec.batch_size))
+    let batch = RecordBatch::try_new(spec.node.schema.clone(), current(table)?)?;
+    Ok(split_rows(&batch, batch_size))
 }
 
 fn changelog(
@@ -162,7 +158,7 @@ fn changelog(
         .map(|c| arrow_select::take::take(c, &indices, None))
         .collect::<Result<_, _>>()?;
     let value_schema = Arc::new(arrow_schema::Schema::new(
-        spec.schema.fields()[..spec.schema.fields().len() - 1].to_vec(),
+        spec.node.schema.fields()[..spec.node.schema.fields().len() - 1].to_vec(),
     ));
     let new_rows = RecordBatch::try_new(value_schema.clone(), new_rows)?;
     if emitted.len() < table_len(table) {
@@ -189,7 +185,10 @@ fn changelog(
         let all = arrow_select::concat::concat_batches(&value_schema, rows)?;
         let mut columns = all.columns().to_vec();
         columns.push(Arc::new(Int64Array::from(vec![diff; all.num_rows()])));
-        Ok(Some(RecordBatch::try_new(spec.schema.clone(), columns)?))
+        Ok(Some(RecordBatch::try_new(
+            spec.node.schema.clone(),
+            columns,
+        )?))
     };
     Ok([with_diff(&retract, -1)?, with_diff(&insert, 1)?]
         .into_iter()

@@ -7,8 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use arrow_array::{RecordBatch, UInt32Array};
-use arrow_schema::SchemaRef;
-use sluice_dsl::plan::{AggCall, Format, Schema, TypedExpr, WindowKind};
+use sluice_dsl::plan::Format;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
@@ -18,24 +17,18 @@ use super::key_by::KeyBy;
 use super::read::from_time;
 use crate::aggregate::window::WindowState;
 use crate::connectors::{DeadLetterSink, Encoder};
-use crate::run::RunShared;
+use crate::physical::WindowNode;
+use crate::shared::RunShared;
 use crate::wire::WireBatch;
 
 /// Everything a window stage needs on one worker.
 pub struct WindowSpec {
-    pub kind: WindowKind,
-    pub keys: Vec<(String, TypedExpr)>,
-    pub aggs: Vec<AggCall>,
-    /// Input schema (for late rows' raw JSON) and the event-time column in it.
-    pub input_schema: Schema,
-    pub time_column: usize,
-    /// Output: keys, window_start, window_end, aggregates.
-    pub schema: SchemaRef,
-    pub batch_size: usize,
+    /// What planning decided (`physical::WindowNode`).
+    pub node: WindowNode,
     pub worker: usize,
     pub workers: usize,
     pub context: String,
-    pub rows_out: Arc<crate::metrics::RowCounter>,
+    pub rows_out: Arc<crate::counters::RowCounter>,
     /// Where late rows go (the stream's source's dead-letter output).
     pub late: Option<Arc<DeadLetterSink>>,
     /// Where each window's per-batch partials are computed; `None`: CPU.
@@ -50,7 +43,7 @@ pub trait WindowBatches {
 impl<'scope> WindowBatches for BatchStream<'scope> {
     fn window_batches(self, spec: WindowSpec, shared: Arc<RunShared>) -> Self {
         let spec = Arc::new(spec);
-        let keys = spec.keys.iter().map(|(_, k)| k.clone()).collect();
+        let keys = spec.node.keys.iter().map(|(_, k)| k.clone()).collect();
         let keyed = self.key_by(
             keys,
             spec.worker,
@@ -60,15 +53,15 @@ impl<'scope> WindowBatches for BatchStream<'scope> {
         );
         keyed.unary_frontier(Pipeline, "Window", move |_initial, _| {
             let mut state = WindowState::new(
-                spec.kind,
-                spec.keys.clone(),
-                spec.aggs.clone(),
-                spec.time_column,
-                spec.schema.clone(),
-                spec.batch_size,
+                spec.node.kind,
+                spec.node.keys.clone(),
+                spec.node.aggs.clone(),
+                spec.node.time_column,
+                spec.node.schema.clone(),
+                shared.batch_size,
             )
             .with_gpu(spec.gpu);
-            let encoder = Encoder::new(Format::Jsonl, &spec.input_schema);
+            let encoder = Encoder::new(Format::Jsonl, &spec.node.input_schema);
             // The earliest time at which results may still be emitted.
             let mut held: Option<Capability<u64>> = None;
             move |(input, frontier), output| {

@@ -21,7 +21,7 @@ use timely::dataflow::operators::vec::Map;
 
 use super::BatchStream;
 use crate::connectors::SinkWriter;
-use crate::run::RunShared;
+use crate::shared::RunShared;
 use crate::wire::WireBatch;
 
 /// Extension trait: move every batch to a worker of process 0.

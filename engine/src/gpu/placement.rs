@@ -14,7 +14,7 @@
 
 use sluice_dsl::ast::Span;
 use sluice_dsl::diagnostic::Diagnostic;
-use sluice_dsl::plan::{InputRef, LogicalPlan, OpKind, Placement, StreamNode};
+use sluice_dsl::plan::{LogicalPlan, OpKind, Placement};
 
 use super::calibrate::{self, Calibration};
 use super::codegen::{ChainOp, compile_chain};
@@ -146,17 +146,10 @@ fn chain_op(kind: &OpKind) -> Option<ChainOp> {
     }
 }
 
-/// Columns of the input of stage `index` of `stream`.
-fn input_width(plan: &LogicalPlan, stream: &StreamNode, index: usize) -> usize {
-    if index > 0 {
-        return stream.ops[index - 1].schema.fields.len();
-    }
-    match stream.inputs.first() {
-        Some(InputRef::Source(i)) => plan.sources[*i].schema.fields.len(),
-        Some(InputRef::Table(i)) => plan.tables[*i].schema.fields.len(),
-        Some(InputRef::Stream(i)) => plan.streams[*i].schema.fields.len(),
-        None => 0,
-    }
+/// Columns of the input of stage `index` of stream `stream`.
+fn input_width(plan: &LogicalPlan, stream: usize, index: usize) -> usize {
+    plan.stage_input_schema(stream, index)
+        .map_or(0, |schema| schema.fields.len())
 }
 
 fn no_gpu(span: Span, what: &str, why: &str) -> Diagnostic {
@@ -298,16 +291,14 @@ pub fn place(plan: &LogicalPlan, config: &GpuConfig) -> Result<GpuPlan, Vec<Diag
                 (*start, ops)
             });
             match extended {
-                Some((start, ops))
-                    if compile_chain(&ops, input_width(plan, stream, start)).is_ok() =>
-                {
+                Some((start, ops)) if compile_chain(&ops, input_width(plan, si, start)).is_ok() => {
                     current = Some((start, ops));
                 }
                 _ => {
                     if let Some(c) = current.take() {
                         chains.push(c);
                     }
-                    match compile_chain(std::slice::from_ref(&this), input_width(plan, stream, i)) {
+                    match compile_chain(std::slice::from_ref(&this), input_width(plan, si, i)) {
                         Ok(_) => current = Some((i, vec![this])),
                         Err(why) => {
                             if op.placement == Placement::Gpu {
@@ -334,7 +325,7 @@ pub fn place(plan: &LogicalPlan, config: &GpuConfig) -> Result<GpuPlan, Vec<Diag
         }
         for (start, ops) in chains {
             let end = start + ops.len();
-            let width = input_width(plan, stream, start);
+            let width = input_width(plan, si, start);
             if !compile_chain(&ops, width).is_ok_and(|k| k.gpu_work()) {
                 for s in &mut out.stages[si][start..end] {
                     *s = StagePlace::Cpu(
@@ -382,7 +373,7 @@ pub fn place(plan: &LogicalPlan, config: &GpuConfig) -> Result<GpuPlan, Vec<Diag
                     start,
                     end,
                     offload,
-                    input_width: input_width(plan, &plan.streams[si], start),
+                    input_width: input_width(plan, si, start),
                 });
                 for s in &mut out.stages[si][start..end] {
                     *s = StagePlace::Gpu(index);
@@ -394,7 +385,7 @@ pub fn place(plan: &LogicalPlan, config: &GpuConfig) -> Result<GpuPlan, Vec<Diag
                     start,
                     end,
                     offload: Offload::Never,
-                    input_width: input_width(plan, &plan.streams[si], start),
+                    input_width: input_width(plan, si, start),
                 });
                 for s in &mut out.stages[si][start..end] {
                     *s = StagePlace::Gpu(index);

@@ -20,48 +20,8 @@ use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 
 use super::registry::describe;
-use crate::physical::PhysicalPlan;
-
-/// Counters of one GPU chain (shared by the workers).
-#[derive(Debug, Default)]
-pub struct GpuStage {
-    pub batches_gpu: AtomicU64,
-    pub batches_cpu: AtomicU64,
-    pub gpu_ns: AtomicU64,
-    pub bytes_up: AtomicU64,
-    pub bytes_down: AtomicU64,
-}
-
-impl GpuStage {
-    pub fn gpu_batch(&self, elapsed_ns: u64, up: u64, down: u64) {
-        self.batches_gpu.fetch_add(1, Ordering::Relaxed);
-        self.gpu_ns.fetch_add(elapsed_ns, Ordering::Relaxed);
-        self.bytes_up.fetch_add(up, Ordering::Relaxed);
-        self.bytes_down.fetch_add(down, Ordering::Relaxed);
-    }
-
-    pub fn cpu_batch(&self) {
-        self.batches_cpu.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// Per stream, per stage: the counters of the chain starting there.
-pub fn gpu_stages(plan: &PhysicalPlan) -> Vec<Vec<Option<Arc<GpuStage>>>> {
-    plan.logical
-        .streams
-        .iter()
-        .enumerate()
-        .map(|(si, s)| {
-            (0..s.ops.len())
-                .map(|op| {
-                    plan.gpu
-                        .chain_at(si, op)
-                        .map(|_| Arc::new(GpuStage::default()))
-                })
-                .collect()
-        })
-        .collect()
-}
+use crate::counters::GpuStage;
+use crate::physical::{Node, PhysicalPlan};
 
 struct Chain {
     labels: Vec<(String, String)>,
@@ -83,25 +43,19 @@ impl fmt::Debug for GpuCollector {
 impl GpuCollector {
     pub fn new(plan: &PhysicalPlan, stages: &[Vec<Option<Arc<GpuStage>>>]) -> GpuCollector {
         let mut chains = Vec::new();
-        for (si, per_op) in stages.iter().enumerate() {
-            let stream = &plan.logical.streams[si];
-            for (op, stage) in per_op.iter().enumerate() {
-                let (Some(stage), Some(chain)) = (stage, plan.gpu.chain_at(si, op)) else {
-                    continue;
-                };
-                let keywords: Vec<&str> = stream.ops[chain.start..chain.end]
-                    .iter()
-                    .map(|o| o.kind.keyword())
-                    .collect();
-                chains.push(Chain {
-                    labels: vec![
-                        ("stream".into(), stream.name.clone()),
-                        ("index".into(), op.to_string()),
-                        ("stages".into(), keywords.join("+")),
-                    ],
-                    stage: Arc::clone(stage),
-                });
-            }
+        for (s, stage) in plan.stages() {
+            let (Node::GpuChain(node), Some(counters)) = (&stage.node, &stages[s][stage.ops.start])
+            else {
+                continue;
+            };
+            chains.push(Chain {
+                labels: vec![
+                    ("stream".into(), plan.streams[s].name.clone()),
+                    ("index".into(), stage.ops.start.to_string()),
+                    ("stages".into(), node.keywords.replace(" | ", "+")),
+                ],
+                stage: Arc::clone(counters),
+            });
         }
         let adapter = plan.gpu.adapter.as_ref().map(|a| {
             vec![

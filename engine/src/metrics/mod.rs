@@ -55,35 +55,19 @@
 //!   multi-process run serves only its own counters, on port + its index).
 
 pub mod gpu;
-mod latency;
-mod partition_lag;
 mod registry;
 mod server;
-mod watermark;
-mod worker;
 
-pub use latency::{Latency, SinkLatencyHook, sink_context};
-pub use partition_lag::PartitionLag;
 pub use registry::RunCollector;
 pub use server::MetricsServer;
-pub use watermark::Watermark;
-pub use worker::{HeldRows, QueueDepth, RowCounter, current_worker, set_current_worker};
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use prometheus_client::registry::Registry;
 
 use crate::physical::PhysicalPlan;
-use crate::run::RunShared;
-
-/// The hook of the source operator (`dataflow/read.rs`), on every batch it sends at timely
-/// time `time`: counts the rows for this worker and notes when data at `time` was first sent.
-pub fn source_sent(shared: &RunShared, time: u64, rows: usize) {
-    shared.source_rows.fetch_add(rows as u64, Ordering::Relaxed);
-    shared.latency.source_sent(time);
-}
+use crate::shared::RunShared;
 
 /// Binds the listening socket; done before anything else of the run so that a taken port fails
 /// the run before it opens its outputs.

@@ -8,12 +8,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
-use sluice_dsl::plan::{InputRef, OpKind, RouteKind};
+use sluice_dsl::plan::{InputRef, RouteKind};
 
-use super::latency::{QUANTILES, SinkLatencySnapshot};
-use crate::physical::PhysicalPlan;
+use crate::counters::{QUANTILES, SinkLatencySnapshot};
+use crate::physical::{Node, PhysicalPlan};
 use crate::route::stats::RouteStats;
-use crate::run::RunShared;
+use crate::shared::RunShared;
 
 /// What a scrape needs to know about the plan: names, in `RunShared`'s order.
 struct Layout {
@@ -47,18 +47,28 @@ impl fmt::Debug for RunCollector {
     }
 }
 
+/// `what` of every logical stage of every stream, from the node that runs it (the default
+/// for the stages inside a fused chain after its first).
+fn per_stage<T: Default + Clone>(plan: &PhysicalPlan, what: impl Fn(&Node) -> T) -> Vec<Vec<T>> {
+    let mut out: Vec<Vec<T>> = plan
+        .logical
+        .streams
+        .iter()
+        .map(|s| vec![T::default(); s.ops.len()])
+        .collect();
+    for (s, stage) in plan.stages() {
+        out[s][stage.ops.start] = what(&stage.node);
+    }
+    out
+}
+
 impl RunCollector {
     pub fn new(plan: &PhysicalPlan, shared: Arc<RunShared>) -> RunCollector {
         let logical = &plan.logical;
         let layout = Layout {
             workers: plan.total_workers(),
             // Sources, then tables (as `RunShared::sources`): a table reads records too.
-            sources: logical
-                .sources
-                .iter()
-                .chain(&logical.tables)
-                .map(|s| s.name.clone())
-                .collect(),
+            sources: plan.reads.iter().map(|r| r.name.clone()).collect(),
             sinks: logical.sinks.iter().map(|s| s.name.clone()).collect(),
             streams: logical
                 .streams
@@ -70,39 +80,19 @@ impl RunCollector {
                     )
                 })
                 .collect(),
-            geo: logical
-                .streams
-                .iter()
-                .map(|s| {
-                    s.ops
-                        .iter()
-                        .map(|op| matches!(op.kind, OpKind::Route(RouteKind::Geo { .. })))
-                        .collect()
-                })
-                .collect(),
+            geo: per_stage(
+                plan,
+                |node| matches!(node, Node::Route(r) if matches!(r.kind, RouteKind::Geo { .. })),
+            ),
             inputs: logical.streams.iter().map(|s| s.inputs.clone()).collect(),
-            right_inputs: logical
-                .streams
-                .iter()
-                .map(|s| {
-                    s.ops
-                        .iter()
-                        .map(|op| match op.kind {
-                            OpKind::Join {
-                                right: InputRef::Stream(r),
-                                ..
-                            } => Some(r),
-                            _ => None,
-                        })
-                        .collect()
-                })
-                .collect(),
-            event_time: logical
-                .sources
-                .iter()
-                .chain(&logical.tables)
-                .map(|s| s.event_time.is_some())
-                .collect(),
+            right_inputs: per_stage(plan, |node| match node {
+                Node::IntervalJoin(join) => match join.right {
+                    InputRef::Stream(r) => Some(r),
+                    _ => None,
+                },
+                _ => None,
+            }),
+            event_time: plan.reads.iter().map(|r| r.event_time.is_some()).collect(),
         };
         RunCollector { layout, shared }
     }
