@@ -35,7 +35,7 @@ pub fn open_memory(
     let per_batch = if node.event_time.is_some() {
         1
     } else {
-        ctx.batch_size.max(1)
+        ctx.batch_size
     };
     let batches = rows
         .chunks(per_batch)

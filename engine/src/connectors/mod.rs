@@ -149,12 +149,21 @@ impl SourceCounters {
 pub struct SourceContext {
     pub worker: usize,
     pub workers: usize,
-    /// Maximum rows per batch.
+    /// Maximum rows per batch: the run's `batch_size`, which config validation bounds to
+    /// `1..=2^24` (readers rely on it and do not clamp it again).
     pub batch_size: usize,
     pub dead_letters: Arc<DeadLetterSink>,
     pub counters: Arc<SourceCounters>,
     /// Partitioned sources report consumer lag here: `(topic, partition, messages behind)`.
     pub lag: Option<LagReport>,
+}
+
+impl SourceContext {
+    /// Rows that column builders reserve up front: a batch, but at most 64 Ki rows, so a huge
+    /// `batch_size` does not allocate for rows a small input never has.
+    pub fn reserved_rows(&self) -> usize {
+        self.batch_size.min(1 << 16)
+    }
 }
 
 /// Where a partitioned source reports its consumer lag (the metrics endpoint).

@@ -130,8 +130,11 @@ impl GpuPlan {
             line += &format!(", no usable adapter ({why}): every stage on the CPU");
         }
         match &self.calibration {
-            Some(Ok(c)) => line += &format!(", calibration: {c}"),
-            Some(Err(e)) => line += &format!(", calibration failed: {e}"),
+            // Measured by planning itself, on the device: say so, since explain ran it too.
+            Some(Ok(c)) => {
+                line += &format!(", calibration (measured at planning, on the device): {c}")
+            }
+            Some(Err(e)) => line += &format!(", calibration (at planning) failed: {e}"),
             None => {}
         }
         line

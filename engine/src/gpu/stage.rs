@@ -1,6 +1,8 @@
 //! Placement of the stages whose kernels are `geo.rs` (`route by geo`) and `partial_agg.rs`
 //! (`aggregate`, windowed or not): given the run's `[gpu] mode` and the stage's `@gpu`/`@cpu`,
-//! the GPU to use or `None` for the CPU.
+//! the GPU to use or `None` for the CPU. Asked once per stage at planning (`physical::lower`
+//! records the answer as the node's `Device`, which `explain` prints); the builder then takes
+//! the process's one device for the stages placed on it.
 //!
 //! Why `auto` keeps them on the CPU: on the 2-core lavapipe machine the partial aggregates
 //! are 10-15x slower than the CPU at every batch size and the geo kernels at most 1.6x faster

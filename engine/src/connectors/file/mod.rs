@@ -293,8 +293,8 @@ impl<R: Read + Send> TextSource<R> {
         first_index: u64,
         multiline: bool,
     ) -> TextSource<R> {
-        let builder = ColumnsBuilder::new(&node.schema, ctx.batch_size.clamp(1, 1 << 16))
-            .with_formats(&node.formats);
+        let builder =
+            ColumnsBuilder::new(&node.schema, ctx.reserved_rows()).with_formats(&node.formats);
         TextSource {
             at_start: lines.offset() == 0 && first_index == 0,
             lines,
@@ -318,7 +318,7 @@ impl<R: Read + Send> SourceReader for TextSource<R> {
         if self.done {
             return Ok(None);
         }
-        let batch_size = self.sink.ctx.batch_size.max(1);
+        let batch_size = self.sink.ctx.batch_size;
         let (mut bytes, mut empty) = (0u64, 0u64);
         let result = loop {
             if self.sink.builder.is_full(batch_size) {

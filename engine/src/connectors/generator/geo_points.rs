@@ -197,7 +197,7 @@ impl GeoPoints {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let workers = ctx.workers.max(1) as u64;
-        let mut batch_rows = ctx.batch_size.max(1);
+        let mut batch_rows = ctx.batch_size;
         if rate > 0 {
             batch_rows = batch_rows.min((rate / workers / 20).max(1) as usize);
         }

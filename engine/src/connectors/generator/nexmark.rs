@@ -277,7 +277,7 @@ impl<T: NexmarkRow> Nexmark<T> {
         };
         let count = events_of_kind(&config, kind, events);
         let workers = ctx.workers.max(1) as u64;
-        let mut batch_rows = ctx.batch_size.max(1);
+        let mut batch_rows = ctx.batch_size;
         if rate > 0 {
             // About 1/20 s of this worker's rows of this kind.
             let per_second = events_of_kind(&config, kind, rate);

@@ -68,8 +68,7 @@ pub(crate) fn open_kafka_source(
     let (topic, brokers) = (&endpoint.topic.clone(), &endpoint.brokers.clone());
     // Only tables have a primary key.
     let is_table = !node.key.is_empty();
-    let decoder = MessageDecoder::new(node, ctx.batch_size.clamp(1, 1 << 16))
-        .map_err(ConnectorError::Other)?;
+    let decoder = MessageDecoder::new(node, ctx.reserved_rows()).map_err(ConnectorError::Other)?;
     let mut config = base_config(brokers);
     config
         .set("group.id", group.unwrap_or("sluice"))
@@ -314,7 +313,7 @@ impl SourceReader for KafkaSource {
         }
         let started = Instant::now();
         let before = r.next.clone();
-        let batch_size = r.ctx.batch_size.max(1);
+        let batch_size = r.ctx.batch_size;
         while !r.decoder.is_full(batch_size) && started.elapsed() < PULL_SLICE {
             let message = match self.consumer.poll(Duration::ZERO) {
                 None => break,
