@@ -9,8 +9,7 @@ use sluice_dsl::plan::RouteKind;
 
 use crate::abort::{self, Abort};
 use crate::cluster::{self, ClusterError, ClusterSpec};
-use crate::connectors::{ConnectorError, SinkTarget, SourceCounters, open_dead_letters};
-use crate::counters::HeldRows;
+use crate::connectors::{ConnectorError, SinkTarget, open_dead_letters};
 use crate::dataflow;
 use crate::metrics;
 use crate::physical::{Node, PhysicalPlan};
@@ -164,11 +163,8 @@ pub fn run(plan: &PhysicalPlan, options: RunOptions) -> Result<RunSummary, RunEr
     let mut sources = Vec::with_capacity(plan.reads.len());
     for (read, node) in plan.reads.iter().zip(logical.reads()) {
         sources.push(if read.used {
-            Some(SourceState {
-                counters: Arc::new(SourceCounters::default()),
-                dead_letters: open_dead_letters(&logical.name, node, plan.cluster.process)?,
-                held: Arc::new(HeldRows::new(plan.workers)),
-            })
+            let dead_letters = open_dead_letters(&logical.name, node, plan.cluster.process)?;
+            Some(SourceState::new(dead_letters, plan.workers))
         } else {
             tracing::warn!(source = %node.name, "source is not read by any stream or sink; skipped");
             None

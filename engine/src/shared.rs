@@ -20,6 +20,17 @@ pub struct SourceState {
     pub held: Arc<counters::HeldRows>,
 }
 
+impl SourceState {
+    /// A source's state before it read anything, with its dead-letter output.
+    pub fn new(dead_letters: Arc<DeadLetterSink>, workers: usize) -> SourceState {
+        SourceState {
+            counters: Arc::new(SourceCounters::default()),
+            dead_letters,
+            held: Arc::new(counters::HeldRows::new(workers)),
+        }
+    }
+}
+
 /// Everything the workers of one run share.
 pub struct RunShared {
     /// Per source, then per table (index `sources.len() + t`); `None` when nothing reads it.

@@ -29,8 +29,8 @@ use sluice_dsl::plan::{DataType, InputRef, Schema, SourceNode, TestCase, Value};
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 
+use crate::connectors::DeadLetterSink;
 use crate::connectors::memory::open_memory;
-use crate::connectors::{DeadLetterSink, SourceCounters};
 use crate::dataflow::{self, BatchStream};
 use crate::physical::PhysicalPlan;
 use crate::run::{RunError, execute};
@@ -179,13 +179,11 @@ pub fn run_test(plan: &PhysicalPlan, case: &TestCase) -> Result<TestOutcome, Run
         .iter()
         .zip(&letters)
         .map(|(node, writer)| {
-            Some(SourceState {
-                counters: Arc::new(SourceCounters::default()),
-                dead_letters: Arc::new(
-                    DeadLetterSink::new(&node.name, Box::new(writer.clone())).with_path("memory"),
-                ),
-                held: Arc::new(crate::counters::HeldRows::new(plan.workers)),
-            })
+            let sink = DeadLetterSink::new(&node.name, Box::new(writer.clone()));
+            Some(SourceState::new(
+                Arc::new(sink.with_path("memory")),
+                plan.workers,
+            ))
         })
         .collect();
     let shared = Arc::new(RunShared::new(plan, sources, Vec::new(), Instant::now()));

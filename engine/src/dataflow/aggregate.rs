@@ -10,7 +10,7 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Exchange;
 use timely::dataflow::operators::generic::Operator;
 
-use super::BatchStream;
+use super::{BatchStream, Instance};
 use crate::aggregate::{GroupTable, Partial};
 use crate::physical::AggregateNode;
 use crate::shared::RunShared;
@@ -19,10 +19,8 @@ use crate::shared::RunShared;
 pub struct AggregateSpec {
     /// What planning decided (`physical::AggregateNode`).
     pub node: AggregateNode,
-    /// This worker's index: worker 0 emits a global aggregate (one row even for no input).
-    pub worker: usize,
-    pub context: String,
-    pub rows_out: Arc<crate::counters::RowCounter>,
+    /// Which worker runs this instance, and where it counts its rows.
+    pub at: Instance,
     /// Where the per-batch partials are computed (`gpu::stage::stage_gpu`); `None`: CPU.
     pub gpu: Option<&'static crate::gpu::Gpu>,
 }
@@ -44,9 +42,13 @@ impl<'scope> AggregateBatches for BatchStream<'scope> {
                     time_column,
                     ..
                 },
-            worker,
-            context,
-            rows_out,
+            at:
+                Instance {
+                    worker,
+                    context,
+                    rows_out,
+                    ..
+                },
             gpu,
         } = spec;
         let batch_size = shared.batch_size;

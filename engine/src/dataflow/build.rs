@@ -264,9 +264,16 @@ fn add_stage<'scope>(
     right: Option<BatchStream<'scope>>,
     table: Option<&TableArrangement<'scope>>,
 ) -> Option<BatchStream<'scope>> {
-    let (worker, workers, shared) = (at.index, at.workers, at.shared.clone());
-    let context = stage.context.clone();
-    let rows_out = at.shared.operator_rows[s][stage.ops.start].clone();
+    let shared = at.shared.clone();
+    let instance = Instance {
+        worker: at.index,
+        workers: at.workers,
+        context: stage.context.clone(),
+        rows_out: at.shared.operator_rows[s][stage.ops.start].clone(),
+    };
+    let Instance {
+        context, rows_out, ..
+    } = instance.clone();
     Some(match &stage.node {
         Node::Filter(node) => {
             stream.filter_batches(node.predicate.clone(), context, rows_out, shared)
@@ -290,89 +297,59 @@ fn add_stage<'scope>(
             stream.gpu_chain(spec, shared)
         }
         Node::Aggregate(node) => {
-            let spec = AggregateSpec {
-                node: node.clone(),
-                worker,
-                context,
-                rows_out,
-                gpu: at.gpu(&node.device),
-            };
-            stream.aggregate_batches(spec, shared)
+            let gpu = at.gpu(&node.device);
+            let (node, at) = (node.clone(), instance);
+            stream.aggregate_batches(AggregateSpec { node, at, gpu }, shared)
         }
         Node::Window(node) => {
-            let spec = WindowSpec {
-                node: node.clone(),
-                worker,
-                workers,
-                context,
-                rows_out,
-                late: at.late_rows(s),
-                gpu: at.gpu(&node.device),
-            };
-            stream.window_batches(spec, shared)
+            let (late, gpu) = (at.late_rows(s), at.gpu(&node.device));
+            let (node, at) = (node.clone(), instance);
+            stream.window_batches(
+                WindowSpec {
+                    node,
+                    at,
+                    late,
+                    gpu,
+                },
+                shared,
+            )
         }
         Node::Updating(node) => {
-            let spec = UpdatingSpec {
-                node: node.clone(),
-                context,
-                rows_out,
-            };
-            stream.updating_aggregate(spec, shared)
+            let (node, at) = (node.clone(), instance);
+            stream.updating_aggregate(UpdatingSpec { node, at }, shared)
         }
         Node::LookupJoin(node) => {
-            let spec = JoinSpec {
-                node: node.clone(),
-                workers,
-                worker,
-                context,
-                rows_out,
-            };
-            stream.join_table(table?, spec, shared)
+            let (node, at) = (node.clone(), instance);
+            stream.join_table(table?, JoinSpec { node, at }, shared)
         }
         Node::IntervalJoin(node) => {
-            let spec = IntervalJoinSpec {
-                node: node.clone(),
-                worker,
-                workers,
-                context,
-                rows_out,
-                late: at.late_rows(s),
-            };
-            stream.interval_join(right?, spec, shared)
+            let late = at.late_rows(s);
+            let (node, at) = (node.clone(), instance);
+            stream.interval_join(right?, IntervalJoinSpec { node, at, late }, shared)
         }
         Node::Top(node) => {
-            let spec = TopSpec {
-                node: node.clone(),
-                worker,
-                workers,
-                context,
-                rows_out,
-            };
-            stream.top_rows(spec, shared)
+            let (node, at) = (node.clone(), instance);
+            stream.top_rows(TopSpec { node, at }, shared)
         }
         Node::Distinct(node) => {
-            let spec = DistinctSpec {
-                node: node.clone(),
-                worker,
-                workers,
-                context,
-                rows_out,
-            };
-            stream.distinct_rows(spec, shared)
+            let (node, at) = (node.clone(), instance);
+            stream.distinct_rows(DistinctSpec { node, at }, shared)
         }
         Node::Route(node) => {
-            let spec = RouteSpec {
-                node: node.clone(),
-                worker,
-                workers,
-                stats: at.shared.route_stats[s][stage.ops.start]
-                    .clone()
-                    .expect("route stages have statistics"),
-                context,
-                rows_out,
-                gpu: at.gpu(&node.device),
-            };
-            stream.route_batches(spec, shared)
+            let stats = at.shared.route_stats[s][stage.ops.start]
+                .clone()
+                .expect("route stages have statistics");
+            let gpu = at.gpu(&node.device);
+            let (node, at) = (node.clone(), instance);
+            stream.route_batches(
+                RouteSpec {
+                    node,
+                    at,
+                    stats,
+                    gpu,
+                },
+                shared,
+            )
         }
     })
 }

@@ -16,9 +16,9 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 
-use super::BatchStream;
 use super::key_by::KeyBy;
 use super::read::from_time;
+use super::{BatchStream, Instance};
 use crate::arrow_schema_map::arrow_type;
 use crate::expr::evaluate;
 use crate::physical::DistinctNode;
@@ -28,10 +28,8 @@ use crate::wire::WireBatch;
 pub struct DistinctSpec {
     /// What planning decided (`physical::DistinctNode`).
     pub node: DistinctNode,
-    pub worker: usize,
-    pub workers: usize,
-    pub context: String,
-    pub rows_out: Arc<crate::counters::RowCounter>,
+    /// Which worker runs this instance, and where it counts its rows.
+    pub at: Instance,
 }
 
 pub trait DistinctRows {
@@ -43,9 +41,9 @@ impl<'scope> DistinctRows for BatchStream<'scope> {
         let spec = Arc::new(spec);
         let keyed = self.key_by(
             spec.node.keys.clone(),
-            spec.worker,
-            spec.workers,
-            spec.context.clone(),
+            spec.at.worker,
+            spec.at.workers,
+            spec.at.context.clone(),
             shared.clone(),
         );
         keyed.unary_frontier(Pipeline, "Distinct", move |_initial, _| {
@@ -61,7 +59,7 @@ impl<'scope> DistinctRows for BatchStream<'scope> {
             let mut pending: Vec<RecordBatch> = Vec::new();
             let mut held: Option<Capability<u64>> = None;
             move |(input, frontier), output| {
-                let _stage = crate::abort::stage(&spec.context);
+                let _stage = crate::abort::stage(&spec.at.context);
                 input.for_each(|cap, data| {
                     let Some(&t) = cap.least() else { return };
                     if held.as_ref().is_none_or(|h| t < *h.time()) {
@@ -84,13 +82,14 @@ impl<'scope> DistinctRows for BatchStream<'scope> {
                     ) {
                         Ok(Some(kept)) => {
                             if let Some(cap) = held.as_ref() {
-                                spec.rows_out
+                                spec.at
+                                    .rows_out
                                     .fetch_add(kept.num_rows() as u64, Ordering::Relaxed);
                                 output.session(cap).give(kept);
                             }
                         }
                         Ok(None) => {}
-                        Err(e) => shared.failures.record(&spec.context, e),
+                        Err(e) => shared.failures.record(&spec.at.context, e),
                     }
                 }
                 last_seen.retain(|_, t| *t >= ready_before.saturating_sub(spec.node.within));

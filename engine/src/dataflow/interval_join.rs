@@ -18,9 +18,9 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 
-use super::BatchStream;
 use super::key_by::KeyBy;
 use super::read::from_time;
+use super::{BatchStream, Instance};
 use crate::arrow_schema_map::arrow_type;
 use crate::connectors::DeadLetterSink;
 use crate::expr::evaluate;
@@ -32,10 +32,8 @@ use crate::wire::WireBatch;
 pub struct IntervalJoinSpec {
     /// What planning decided (`physical::IntervalJoinNode`).
     pub node: IntervalJoinNode,
-    pub worker: usize,
-    pub workers: usize,
-    pub context: String,
-    pub rows_out: Arc<crate::counters::RowCounter>,
+    /// Which worker runs this instance, and where it counts its rows.
+    pub at: Instance,
     pub late: Option<Arc<DeadLetterSink>>,
 }
 
@@ -56,19 +54,19 @@ impl<'scope> IntervalJoin<'scope> for BatchStream<'scope> {
         spec: IntervalJoinSpec,
         shared: Arc<RunShared>,
     ) -> Self {
-        let (w, n) = (spec.worker, spec.workers);
+        let (w, n) = (spec.at.worker, spec.at.workers);
         let left = self.key_by(
             spec.node.left_keys.clone(),
             w,
             n,
-            spec.context.clone(),
+            spec.at.context.clone(),
             shared.clone(),
         );
         let right = right.key_by(
             spec.node.right_keys.clone(),
             w,
             n,
-            spec.context.clone(),
+            spec.at.context.clone(),
             shared.clone(),
         );
         left.binary_frontier(
@@ -88,7 +86,7 @@ impl<'scope> IntervalJoin<'scope> for BatchStream<'scope> {
                 let mut sides = [Side::default(), Side::default()];
                 let mut held: Option<Capability<u64>> = None;
                 move |(left, left_frontier), (right, right_frontier), output| {
-                    let _stage = crate::abort::stage(&spec.context);
+                    let _stage = crate::abort::stage(&spec.at.context);
                     let mut arrivals: Vec<(usize, Capability<u64>, RecordBatch)> = Vec::new();
                     left.for_each(|cap, data| {
                         let Some(&t) = cap.least() else { return };
@@ -110,12 +108,13 @@ impl<'scope> IntervalJoin<'scope> for BatchStream<'scope> {
                         }
                         match arrive(&spec, &converter, &mut sides, side, &batch, *cap.time()) {
                             Ok(Some(joined)) => {
-                                spec.rows_out
+                                spec.at
+                                    .rows_out
                                     .fetch_add(joined.num_rows() as u64, Ordering::Relaxed);
                                 output.session(&cap).give(joined);
                             }
                             Ok(None) => {}
-                            Err(e) => shared.failures.record(&spec.context, e),
+                            Err(e) => shared.failures.record(&spec.at.context, e),
                         }
                     }
                     // Drop rows no later row can match; a left join emits the unmatched ones.
@@ -134,11 +133,12 @@ impl<'scope> IntervalJoin<'scope> for BatchStream<'scope> {
                     if let (Some(cap), false) = (held.as_ref(), unmatched.is_empty()) {
                         match left_only(&spec, &sides[0], &unmatched) {
                             Ok(batch) => {
-                                spec.rows_out
+                                spec.at
+                                    .rows_out
                                     .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
                                 output.session(cap).give(batch);
                             }
-                            Err(e) => shared.failures.record(&spec.context, e),
+                            Err(e) => shared.failures.record(&spec.at.context, e),
                         }
                     }
                     sides[0].compact();
@@ -291,7 +291,7 @@ fn arrive(
     {
         let position = format!(
             "{}, watermark {}",
-            spec.context,
+            spec.at.context,
             sluice_dsl::display::timestamp(from_time(watermark))
         );
         for i in late {

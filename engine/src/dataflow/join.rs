@@ -35,9 +35,9 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::{Capability, Exchange};
 use timely::progress::Antichain;
 
-use super::BatchStream;
 use super::read::{to_time, wall_clock};
 use super::table::{TableArrangement, TableTrace};
+use super::{BatchStream, Instance};
 use crate::expr::evaluate;
 use crate::physical::LookupJoinNode;
 use crate::route::{Routed, as_routed, split_by_target};
@@ -48,10 +48,8 @@ use crate::wire::WireBatch;
 pub struct JoinSpec {
     /// What planning decided (`physical::LookupJoinNode`).
     pub node: LookupJoinNode,
-    pub workers: usize,
-    pub worker: usize,
-    pub context: String,
-    pub rows_out: Arc<crate::counters::RowCounter>,
+    /// Which worker runs this instance, and where it counts its rows.
+    pub at: Instance,
 }
 
 /// Extension trait: look every row up in a table.
@@ -85,7 +83,7 @@ impl<'scope> JoinTable<'scope> for BatchStream<'scope> {
         let keys = match KeyEncoder::new(&spec) {
             Ok(k) => Arc::new(k),
             Err(e) => {
-                shared.failures.record(&spec.context, e);
+                shared.failures.record(&spec.at.context, e);
                 return timely::dataflow::operators::generic::operator::empty(scope);
             }
         };
@@ -96,20 +94,22 @@ impl<'scope> JoinTable<'scope> for BatchStream<'scope> {
                 "KeyByTable",
                 move |_, _| {
                     move |input, output| {
-                        let _stage = crate::abort::stage(&route_spec.context);
+                        let _stage = crate::abort::stage(&route_spec.at.context);
                         input.for_each(|cap, data| {
                             let mut session = output.session(&cap);
                             for batch in data.drain(..) {
                                 let parts = route_keys.targets(&route_spec, &batch).and_then(|t| {
-                                    Ok(split_by_target(&batch, &t, route_spec.workers)?)
+                                    Ok(split_by_target(&batch, &t, route_spec.at.workers)?)
                                 });
                                 match parts {
                                     Ok(parts) => session.give_iterator(as_routed(
                                         parts,
-                                        route_spec.worker,
+                                        route_spec.at.worker,
                                         &route_shared.flow,
                                     )),
-                                    Err(e) => route_shared.failures.record(&route_spec.context, e),
+                                    Err(e) => {
+                                        route_shared.failures.record(&route_spec.at.context, e)
+                                    }
                                 }
                             }
                         });
@@ -130,7 +130,7 @@ impl<'scope> JoinTable<'scope> for BatchStream<'scope> {
         builder.build(move |_initial| {
             let mut held: Vec<Held> = Vec::new();
             move |frontiers| {
-                let _stage = crate::abort::stage(&spec.context);
+                let _stage = crate::abort::stage(&spec.at.context);
                 stream_in.for_each(|cap, data| {
                     let Some(&time) = cap.least() else { return };
                     for (_, sender, WireBatch(batch)) in data.drain(..) {
@@ -167,18 +167,19 @@ impl<'scope> JoinTable<'scope> for BatchStream<'scope> {
                                 let h = held.swap_remove(i);
                                 match lookup(&spec, &keys, &mut cursor, &storage, &h) {
                                     Ok(joined) if joined.num_rows() > 0 => {
-                                        spec.rows_out
+                                        spec.at
+                                            .rows_out
                                             .fetch_add(joined.num_rows() as u64, Ordering::Relaxed);
                                         out.session(&h.cap).give(joined);
                                     }
                                     Ok(_) => {}
-                                    Err(e) => shared.failures.record(&spec.context, e),
+                                    Err(e) => shared.failures.record(&spec.at.context, e),
                                 }
                             }
                         }
                         None => shared
                             .failures
-                            .record(&spec.context, "the table trace cannot be read"),
+                            .record(&spec.at.context, "the table trace cannot be read"),
                     }
                 }
                 // Later lookups read at or after the stream frontier and the rows still held
@@ -284,8 +285,8 @@ impl KeyEncoder {
         Ok((0..batch.num_rows())
             .map(|i| match keys.get(i) {
                 // Hashes like the table's `Vec<u8>` keys: a Vec hashes as its slice.
-                Some(k) => (k.hashed() % spec.workers as u64) as u32,
-                None => spec.worker as u32,
+                Some(k) => (k.hashed() % spec.at.workers as u64) as u32,
+                None => spec.at.worker as u32,
             })
             .collect())
     }

@@ -46,5 +46,15 @@ pub use updating::{UpdatingAggregate, UpdatingSpec};
 pub use window::{WindowBatches, WindowSpec};
 pub use write::{ToProcessZero, WriteBatches};
 
+/// The runtime part every operator instance has: which worker of how many runs it, the
+/// stage's name for failures, and the counter of the rows it sends.
+#[derive(Clone)]
+pub struct Instance {
+    pub worker: usize,
+    pub workers: usize,
+    pub context: String,
+    pub rows_out: std::sync::Arc<crate::counters::RowCounter>,
+}
+
 /// A stream of Arrow batches in a worker's dataflow.
 pub type BatchStream<'scope> = Stream<'scope, u64, Vec<RecordBatch>>;

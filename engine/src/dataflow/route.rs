@@ -27,7 +27,7 @@ use timely::dataflow::operators::vec::Broadcast;
 use timely::dataflow::operators::{Capability, ConnectLoop, Exchange, Feedback};
 use timely::progress::Antichain;
 
-use super::BatchStream;
+use super::{BatchStream, Instance};
 use crate::expr::{ExprError, evaluate};
 use crate::gpu::Gpu;
 use crate::gpu::geo::site_distances;
@@ -42,12 +42,9 @@ use crate::wire::WireBatch;
 pub struct RouteSpec {
     /// What planning decided (`physical::RouteNode`).
     pub node: RouteNode,
-    pub worker: usize,
-    pub workers: usize,
+    /// Which worker runs this instance, and where it counts its rows.
+    pub at: Instance,
     pub stats: Arc<RouteStats>,
-    pub context: String,
-    /// Rows this worker received through the route (the stage's "rows out").
-    pub rows_out: Arc<crate::counters::RowCounter>,
     /// Where placement put the geo distances of a batch: the GPU, or `None` for the CPU.
     pub gpu: Option<&'static Gpu>,
 }
@@ -76,9 +73,12 @@ impl<'scope> RouteBatches for BatchStream<'scope> {
             let spec = route_spec;
             let mut router = Router::new(&spec);
             move |_frontiers| {
-                let _stage = crate::abort::stage(&spec.context);
+                let _stage = crate::abort::stage(&spec.at.context);
                 report_in.for_each(|_, data| {
-                    for r in data.drain(..).filter(|r| r.router as usize == spec.worker) {
+                    for r in data
+                        .drain(..)
+                        .filter(|r| r.router as usize == spec.at.worker)
+                    {
                         router.observe(&r, spec.node.epoch);
                     }
                 });
@@ -89,10 +89,10 @@ impl<'scope> RouteBatches for BatchStream<'scope> {
                         match router.route(&batch, &spec) {
                             Ok(parts) => session.give_iterator(as_routed(
                                 parts,
-                                spec.worker,
+                                spec.at.worker,
                                 &route_shared.flow,
                             )),
-                            Err(e) => route_shared.failures.record(&spec.context, e),
+                            Err(e) => route_shared.failures.record(&spec.at.context, e),
                         }
                     }
                 });
@@ -116,7 +116,7 @@ impl<'scope> RouteBatches for BatchStream<'scope> {
             drop(capabilities);
             let mut receiver = Receiver::new(&spec, shared.started);
             move |frontiers| {
-                let _stage = crate::abort::stage(&spec.context);
+                let _stage = crate::abort::stage(&spec.at.context);
                 input.for_each(|cap, data| {
                     let Some(cap) = cap.retain_least(0) else {
                         return;
@@ -127,7 +127,8 @@ impl<'scope> RouteBatches for BatchStream<'scope> {
                     }
                 });
                 for (cap, batch) in receiver.serve() {
-                    spec.rows_out
+                    spec.at
+                        .rows_out
                         .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
                     data_output.activate().session(&cap).give(batch);
                 }
@@ -179,7 +180,7 @@ impl Router {
             .then(|| Balancer::new(spec.node.sites.clone(), spec.node.settings));
         Router {
             balancer,
-            next_round_robin: spec.worker,
+            next_round_robin: spec.at.worker,
             targets: Vec::new(),
         }
     }
@@ -201,7 +202,7 @@ impl Router {
         batch: &RecordBatch,
         spec: &RouteSpec,
     ) -> Result<Vec<(u32, RecordBatch)>, ExprError> {
-        let n = spec.workers;
+        let n = spec.at.workers;
         self.targets.clear();
         match &spec.node.kind {
             RouteKind::Geo { lat, lon } => {
@@ -316,15 +317,15 @@ impl Receiver {
             .debug
             .slow_worker
             .as_ref()
-            .filter(|s| s.index == spec.worker)
+            .filter(|s| s.index == spec.at.worker)
             .map(|s| (s.factor, Duration::from_millis(s.after_ms)));
         Receiver {
-            worker: spec.worker,
+            worker: spec.at.worker,
             epoch: spec.node.epoch,
             started,
             stats: spec.stats.clone(),
-            processed: vec![0; spec.workers],
-            in_epoch: vec![0; spec.workers],
+            processed: vec![0; spec.at.workers],
+            in_epoch: vec![0; spec.at.workers],
             epoch_started: Instant::now(),
             row_cost_ns: spec.node.debug.row_cost_ns as f64,
             slow,

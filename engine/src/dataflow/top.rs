@@ -16,8 +16,8 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 
-use super::BatchStream;
 use super::key_by::KeyBy;
+use super::{BatchStream, Instance};
 use crate::arrow_schema_map::arrow_type;
 use crate::expr::evaluate;
 use crate::physical::TopNode;
@@ -27,10 +27,8 @@ use crate::wire::WireBatch;
 pub struct TopSpec {
     /// What planning decided (`physical::TopNode`).
     pub node: TopNode,
-    pub worker: usize,
-    pub workers: usize,
-    pub context: String,
-    pub rows_out: Arc<crate::counters::RowCounter>,
+    /// Which worker runs this instance, and where it counts its rows.
+    pub at: Instance,
 }
 
 pub trait TopRows {
@@ -42,9 +40,9 @@ impl<'scope> TopRows for BatchStream<'scope> {
         let spec = Arc::new(spec);
         let keyed = self.key_by(
             spec.node.per.clone(),
-            spec.worker,
-            spec.workers,
-            spec.context.clone(),
+            spec.at.worker,
+            spec.at.workers,
+            spec.at.context.clone(),
             shared.clone(),
         );
         keyed.unary_frontier(Pipeline, "Top", move |_initial, _| {
@@ -52,7 +50,7 @@ impl<'scope> TopRows for BatchStream<'scope> {
             let mut held: Option<Capability<u64>> = None;
             let mut pending_rows = 0usize;
             move |(input, frontier), output| {
-                let _stage = crate::abort::stage(&spec.context);
+                let _stage = crate::abort::stage(&spec.at.context);
                 input.for_each(|cap, data| {
                     let Some(&t) = cap.least() else { return };
                     if held.is_none() {
@@ -71,7 +69,7 @@ impl<'scope> TopRows for BatchStream<'scope> {
                             pending_rows = batch.num_rows();
                             kept = vec![batch];
                         }
-                        Err(e) => shared.failures.record(&spec.context, e),
+                        Err(e) => shared.failures.record(&spec.at.context, e),
                     }
                 }
                 if !frontier.is_empty() {
@@ -80,12 +78,13 @@ impl<'scope> TopRows for BatchStream<'scope> {
                 let Some(cap) = held.take() else { return };
                 match best(&spec, &kept, true) {
                     Ok(batch) if batch.num_rows() > 0 => {
-                        spec.rows_out
+                        spec.at
+                            .rows_out
                             .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
                         output.session(&cap).give(batch);
                     }
                     Ok(_) => {}
-                    Err(e) => shared.failures.record(&spec.context, e),
+                    Err(e) => shared.failures.record(&spec.at.context, e),
                 }
                 kept.clear();
             }

@@ -16,7 +16,7 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::{Capability, Exchange};
 
-use super::BatchStream;
+use super::{BatchStream, Instance};
 use crate::aggregate::{GroupTable, Partial, split_rows};
 use crate::physical::UpdatingNode;
 use crate::shared::RunShared;
@@ -24,8 +24,8 @@ use crate::shared::RunShared;
 pub struct UpdatingSpec {
     /// What planning decided (`physical::UpdatingNode`).
     pub node: UpdatingNode,
-    pub context: String,
-    pub rows_out: Arc<crate::counters::RowCounter>,
+    /// Which worker runs this instance, and where it counts its rows.
+    pub at: Instance,
 }
 
 pub trait UpdatingAggregate {
@@ -43,12 +43,12 @@ impl<'scope> UpdatingAggregate for BatchStream<'scope> {
                 let mut table = GroupTable::new(&partial_spec.node.keys, &partial_spec.node.aggs)
                     .map(|t| t.with_time_column(partial_spec.node.time_column));
                 move |input, output| {
-                    let _stage = crate::abort::stage(&partial_spec.context);
+                    let _stage = crate::abort::stage(&partial_spec.at.context);
                     input.for_each(|cap, data| {
                         let Ok(t) = table.as_mut() else { return };
                         for batch in data.drain(..) {
                             if let Err(e) = t.update(&batch) {
-                                partial_shared.failures.record(&partial_spec.context, e);
+                                partial_shared.failures.record(&partial_spec.at.context, e);
                             }
                         }
                         output
@@ -74,7 +74,7 @@ impl<'scope> UpdatingAggregate for BatchStream<'scope> {
                 };
                 let _ = info;
                 move |(input, frontier), output| {
-                    let _stage = crate::abort::stage(&spec.context);
+                    let _stage = crate::abort::stage(&spec.at.context);
                     input.for_each(|cap, data| {
                         let Some(&t) = cap.least() else { return };
                         if held.as_ref().is_none_or(|h| t < *h.time()) {
@@ -105,13 +105,14 @@ impl<'scope> UpdatingAggregate for BatchStream<'scope> {
                         Ok(batches) => {
                             if let Some(cap) = held.as_ref() {
                                 for batch in batches {
-                                    spec.rows_out
+                                    spec.at
+                                        .rows_out
                                         .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
                                     output.session(cap).give(batch);
                                 }
                             }
                         }
-                        Err(e) => shared.failures.record(&spec.context, e),
+                        Err(e) => shared.failures.record(&spec.at.context, e),
                     }
                     match frontier.frontier().iter().min() {
                         Some(&low) => {

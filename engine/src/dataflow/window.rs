@@ -12,9 +12,9 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 
-use super::BatchStream;
 use super::key_by::KeyBy;
 use super::read::from_time;
+use super::{BatchStream, Instance};
 use crate::aggregate::window::WindowState;
 use crate::connectors::{DeadLetterSink, Encoder};
 use crate::physical::WindowNode;
@@ -25,10 +25,8 @@ use crate::wire::WireBatch;
 pub struct WindowSpec {
     /// What planning decided (`physical::WindowNode`).
     pub node: WindowNode,
-    pub worker: usize,
-    pub workers: usize,
-    pub context: String,
-    pub rows_out: Arc<crate::counters::RowCounter>,
+    /// Which worker runs this instance, and where it counts its rows.
+    pub at: Instance,
     /// Where late rows go (the stream's source's dead-letter output).
     pub late: Option<Arc<DeadLetterSink>>,
     /// Where each window's per-batch partials are computed; `None`: CPU.
@@ -46,9 +44,9 @@ impl<'scope> WindowBatches for BatchStream<'scope> {
         let keys = spec.node.keys.iter().map(|(_, k)| k.clone()).collect();
         let keyed = self.key_by(
             keys,
-            spec.worker,
-            spec.workers,
-            spec.context.clone(),
+            spec.at.worker,
+            spec.at.workers,
+            spec.at.context.clone(),
             shared.clone(),
         );
         keyed.unary_frontier(Pipeline, "Window", move |_initial, _| {
@@ -65,7 +63,7 @@ impl<'scope> WindowBatches for BatchStream<'scope> {
             // The earliest time at which results may still be emitted.
             let mut held: Option<Capability<u64>> = None;
             move |(input, frontier), output| {
-                let _stage = crate::abort::stage(&spec.context);
+                let _stage = crate::abort::stage(&spec.at.context);
                 input.for_each(|cap, data| {
                     let Some(&time) = cap.least() else {
                         return;
@@ -80,7 +78,7 @@ impl<'scope> WindowBatches for BatchStream<'scope> {
                                 send_late(&spec, &encoder, &batch, &late.rows, time, &shared)
                             }
                             Ok(_) => {}
-                            Err(e) => shared.failures.record(&spec.context, e),
+                            Err(e) => shared.failures.record(&spec.at.context, e),
                         }
                     }
                 });
@@ -91,14 +89,15 @@ impl<'scope> WindowBatches for BatchStream<'scope> {
                         if let Some(cap) = held.as_ref() {
                             let mut session = output.session(cap);
                             for batch in batches {
-                                spec.rows_out
+                                spec.at
+                                    .rows_out
                                     .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
                                 session.give(batch);
                             }
                         }
                     }
                     Ok(_) => {}
-                    Err(e) => shared.failures.record(&spec.context, e),
+                    Err(e) => shared.failures.record(&spec.at.context, e),
                 }
                 match (low, state.is_empty()) {
                     (None, _) | (_, true) => held = None,
@@ -128,20 +127,20 @@ fn send_late(
     let picked = UInt32Array::from(rows.iter().map(|&r| r as u32).collect::<Vec<_>>());
     let late = match arrow_select::take::take_record_batch(batch, &picked) {
         Ok(late) => late,
-        Err(e) => return shared.failures.record(&spec.context, e),
+        Err(e) => return shared.failures.record(&spec.at.context, e),
     };
     let mut text = Vec::new();
     if let Err(e) = encoder.encode(&late, &mut text) {
-        return shared.failures.record(&spec.context, e);
+        return shared.failures.record(&spec.at.context, e);
     }
     let position = format!(
         "{}, watermark {}",
-        spec.context,
+        spec.at.context,
         sluice_dsl::display::timestamp(from_time(watermark))
     );
     for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
         if let Err(e) = sink.send("late", &position, line) {
-            return shared.failures.record(&spec.context, e);
+            return shared.failures.record(&spec.at.context, e);
         }
     }
 }

@@ -141,7 +141,8 @@ impl GpuPlan {
     }
 }
 
-fn chain_op(kind: &OpKind) -> Option<ChainOp> {
+/// The chain op of a `where`/`select` stage; `None` for every other stage.
+pub fn chain_op(kind: &OpKind) -> Option<ChainOp> {
     match kind {
         OpKind::Filter(p) => Some(ChainOp::Filter(p.clone())),
         OpKind::Project(items) => Some(ChainOp::Project(items.clone())),

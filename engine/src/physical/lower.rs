@@ -18,8 +18,7 @@ use super::node::*;
 use super::{PhysicalPlan, RoutePlan, updating_stream};
 use crate::arrow_schema_map::arrow_schema;
 use crate::config::{EngineConfig, GpuMode};
-use crate::gpu::codegen::ChainOp;
-use crate::gpu::placement::{GpuPlan, Offload};
+use crate::gpu::placement::{GpuPlan, Offload, chain_op};
 
 /// Why a Kafka table cannot be read as a stream, and what to write instead.
 const TABLE_AS_STREAM_HINT: &str = "a Kafka table never finishes loading, so it has no final \
@@ -203,16 +202,10 @@ impl Lowering<'_> {
 
     fn gpu_chain(&self, s: usize, chain: &crate::gpu::placement::ChainPlan) -> GpuChainNode {
         let ops = &self.plan.streams[s].ops[chain.start..chain.end];
+        // Placement chains only stages that have a chain op (`where`/`select`).
         let stages = ops
             .iter()
-            .map(|op| {
-                let chained = match &op.kind {
-                    OpKind::Filter(p) => ChainOp::Filter(p.clone()),
-                    OpKind::Project(items) => ChainOp::Project(items.clone()),
-                    other => unreachable!("placement chains only where/select, not {other:?}"),
-                };
-                (chained, arrow_schema(&op.schema))
-            })
+            .filter_map(|op| Some((chain_op(&op.kind)?, arrow_schema(&op.schema))))
             .collect();
         let keywords: Vec<&str> = ops.iter().map(|o| o.kind.keyword()).collect();
         GpuChainNode {
