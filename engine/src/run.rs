@@ -241,11 +241,7 @@ pub fn run(plan: &PhysicalPlan, options: RunOptions) -> Result<RunSummary, RunEr
             }
         }
     }
-    for (state, node) in shared
-        .sources
-        .iter()
-        .zip(logical.sources.iter().chain(&logical.tables))
-    {
+    for (state, node) in shared.sources.iter().zip(logical.reads()) {
         if let Some(state) = state
             && let Err(e) = state.dead_letters.flush()
         {

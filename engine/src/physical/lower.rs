@@ -67,6 +67,16 @@ pub fn lower(plan: &LogicalPlan, config: &EngineConfig) -> Result<PhysicalPlan, 
         .collect();
     let reads = lowering.reads();
     let writes = lowering.writes(&mut errors);
+    let mut gpu = gpu;
+    let on_device = streams
+        .iter()
+        .flat_map(|s| &s.stages)
+        .any(|stage| stage.node.device() == Some(&Device::Gpu));
+    if on_device && gpu.adapter.is_none() {
+        // An aggregate, window or route placed on the GPU opened the device at planning
+        // (`Lowering::device`): the `GPU:` line and the adapter metric name it.
+        gpu.adapter = crate::gpu::Gpu::shared().ok().map(|g| g.info().clone());
+    }
     let metrics_listen = metrics_listen(config, &mut errors);
     if let Some(hook) = &config.debug.panic_at_row
         && !plan

@@ -156,6 +156,18 @@ pub enum Node {
     Route(RouteNode),
 }
 
+impl Node {
+    /// Where a stage with a CPU and a GPU kernel runs; `None` for the other stages.
+    pub fn device(&self) -> Option<&Device> {
+        match self {
+            Node::Aggregate(n) => Some(&n.device),
+            Node::Window(n) => Some(&n.device),
+            Node::Route(n) => Some(&n.device),
+            _ => None,
+        }
+    }
+}
+
 /// `where` on the CPU's Arrow kernels.
 #[derive(Clone, Debug)]
 pub struct FilterNode {
