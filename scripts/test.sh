@@ -42,6 +42,9 @@ bash scripts/broker.sh install
 step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# ARCHITECTURE.md: no import cycle between engine modules (file level and top level).
+python3 scripts/module_graph.py engine/src --fail-on-cycle
+python3 scripts/module_graph.py engine/src --top --fail-on-cycle
 
 step "cargo tests (unit, golden diagnostics, syntax round trips)"
 cargo test --workspace --all-targets

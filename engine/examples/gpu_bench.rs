@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 use arrow_array::{ArrayRef, Float64Array, Int64Array};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use sluice_engine::aggregate::gpu_partials::{AggInput, AggUpload, PartialKind, batch_partials};
 use sluice_engine::aggregate::state::AggColumn;
 use sluice_engine::gpu::Gpu;
 use sluice_engine::gpu::geo::{GeoInput, nearest_sites, nearest_sites_cpu, site_distances};
-use sluice_engine::gpu::partial_agg::{AggInput, AggUpload, PartialKind, batch_partials};
 
 const SITES: [(f64, f64); 4] = [
     (40.71, -74.01),

@@ -1,5 +1,5 @@
 //! `GroupTable` updates whose count/sum/avg/min/max partials of a batch come from the GPU
-//! (`crate::gpu::partial_agg`): the CPU still encodes keys and numbers the groups, the batch's
+//! (`gpu_partials.rs`): the CPU still encodes keys and numbers the groups, the batch's
 //! groups are renumbered densely (0..groups in the batch) for the kernels, and each partial
 //! that comes back is merged into the table with the CPU's own `AggColumn::merge`. So the
 //! result is the CPU path's, bit for bit; aggregates without a kernel (strings, distinct,
@@ -7,10 +7,10 @@
 
 use arrow_array::{ArrayRef, RecordBatch};
 
+use super::gpu_partials::{AggInput, PartialKind, batch_partials};
 use super::{GroupError, GroupTable};
 use crate::expr::evaluate;
 use crate::gpu::Gpu;
-use crate::gpu::partial_agg::{AggInput, PartialKind, batch_partials};
 
 impl GroupTable {
     /// Folds one batch, its partial aggregates computed on `gpu` where a kernel exists.

@@ -5,6 +5,9 @@
 //! every worker), so a group lookup is one hash of a byte slice whatever the key types.
 
 pub mod exact_sum;
+pub mod gpu_partials;
+#[cfg(test)]
+mod gpu_partials_tests;
 mod gpu_update;
 pub mod state;
 pub mod value_aggs;

@@ -61,11 +61,10 @@ pub enum GpuError {
     MissingFeature(&'static str),
 }
 
-// Kernels on top of the runtime: geo distance (`geo.rs`), per-batch partial aggregates
-// (`partial_agg.rs`), what they refuse (`limits.rs`).
+// Kernels on top of the runtime: geo distance (`geo.rs`), what kernels refuse (`limits.rs`).
+// The partial-aggregate kernels live with the aggregates (`aggregate/gpu_partials.rs`).
 pub mod geo;
 #[cfg(test)]
 mod kernel_tests;
 pub mod limits;
-pub mod partial_agg;
 pub mod stage;

@@ -1,4 +1,4 @@
-//! Placement of the stages whose kernels are `geo.rs` (`route by geo`) and `partial_agg.rs`
+//! Placement of the stages whose kernels are `geo.rs` (`route by geo`) and `aggregate/gpu_partials.rs`
 //! (`aggregate`, windowed or not): given the run's `[gpu] mode` and the stage's `@gpu`/`@cpu`,
 //! the GPU to use or `None` for the CPU. Asked once per stage at planning (`physical::lower`
 //! records the answer as the node's `Device`, which `explain` prints); the builder then takes

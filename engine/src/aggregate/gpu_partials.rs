@@ -21,10 +21,10 @@
 
 use arrow_array::{Array, ArrayRef};
 
-use super::limits::{KernelError, check_fits};
-use super::{Access, DeviceBuffer, Done, Gpu, Submission};
-use crate::aggregate::exact_sum::ExactSum;
-use crate::aggregate::state::{AggColumn, PartialValue, float_values, int_values};
+use super::exact_sum::ExactSum;
+use super::state::{AggColumn, PartialValue, float_values, int_values};
+use crate::gpu::limits::{KernelError, check_fits};
+use crate::gpu::{Access, DeviceBuffer, Done, Gpu, Submission};
 
 const ZERO_SOURCE: &str = include_str!("../../../shaders/zero_words.wgsl");
 /// A partial kernel: `partial_common.wgsl` (bindings 1-2, `is_valid`), the sum kernels'
