@@ -20,6 +20,8 @@ pub struct Diagnostic {
     pub message: String,
     /// Where the caret goes.
     pub span: Span,
+    /// False for a finding about the engine's settings rather than the file (no caret).
+    pub located: bool,
     /// Text under the caret (may be empty).
     pub label: String,
     /// "did you mean `dep_delay`?", "a stream-stream join needs `within`", ...
@@ -35,9 +37,18 @@ impl Diagnostic {
             code,
             message: message.into(),
             span,
+            located: true,
             label: String::new(),
             hint: None,
             related: Vec::new(),
+        }
+    }
+    /// A finding about a setting outside the pipeline file (config TOML, a CLI flag): it
+    /// renders without a source line or caret.
+    pub fn setting(code: &'static str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            located: false,
+            ..Diagnostic::error(code, message, Span::default())
         }
     }
     pub fn with_label(mut self, label: impl Into<String>) -> Diagnostic {
@@ -73,6 +84,9 @@ impl miette::Diagnostic for Diagnostic {
             .map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        if !self.located {
+            return None;
+        }
         let primary = miette::LabeledSpan::new_primary_with_span(
             (!self.label.is_empty()).then(|| self.label.clone()),
             (self.span.start, self.span.len()),

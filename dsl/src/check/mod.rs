@@ -5,7 +5,7 @@
 //! sinks reading it are still checked, but nothing about the unknown part is reported twice.
 //! The plan is returned only when there is no error at all.
 //!
-//! # Error codes
+//! # Error codes (the complete list, every layer: `docs/diagnostics.md`)
 //!
 //! | code  | meaning |
 //! |-------|---------|
@@ -13,7 +13,7 @@
 //! | E0101 | unknown input (source, table or stream), with "did you mean" |
 //! | E0102 | the streams form a cycle |
 //! | E0103 | `union(...)` of inputs whose schemas differ |
-//! | E0104 | a name of the wrong kind (reading a sink, `given` on a stream, ...) |
+//! | E0104 | a sink read as if it were a stream |
 //! | E0110 | unknown connector |
 //! | E0111 | connector not allowed here (`stdout` as a source, `stdin` as a sink, ...) |
 //! | E0112 | bad connector arguments (missing, unknown, duplicated, wrong type) |
@@ -33,6 +33,7 @@
 //! | E0128 | table `key` missing or naming unknown columns |
 //! | E0129 | `schema` given for a generator, whose schema is fixed |
 //! | E0130 | bad sink `mode` |
+//! | E0131 | a Kafka `key_column` / `timestamp_column` naming an unknown column or one of the wrong type |
 //! | E0132 | `format` on a schema column that is not a timestamp or date |
 //! | E0133 | a schema column `format` that is not a usable strftime pattern or epoch unit |
 //! | E0200 | unknown column, with "did you mean" |

@@ -20,7 +20,7 @@
 //! | E0009 | unclosed `(`, `{` or `[`                                                       |
 //! | E0010 | closing `)`, `}` or `]` that matches nothing, or the wrong opener              |
 //! | E0011 | bad duration: unknown unit (`5x`) or a fractional one (`1.5h`)                 |
-//! | E0012 | invalid timestamp literal (not RFC 3339)                                       |
+//! | E0012 | invalid timestamp or date literal (not RFC 3339, not a real day)              |
 //! | E0013 | integer or duration literal too large for 64 bits                              |
 //! | E0014 | float literal out of range (`1e999`)                                           |
 //! | E0015 | invalid escape in a string (`\q`, `\u{zz}`)                                    |

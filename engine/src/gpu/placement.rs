@@ -254,7 +254,10 @@ pub fn place(plan: &LogicalPlan, config: &GpuConfig) -> Result<GpuPlan, Vec<Diag
             let why = e.to_string();
             let mut errors = Vec::new();
             if config.mode == GpuMode::On {
-                errors.push(no_gpu(Span::default(), "`gpu.mode = \"on\"`", &why));
+                errors.push(Diagnostic {
+                    located: false,
+                    ..no_gpu(Span::default(), "`gpu.mode = \"on\"`", &why)
+                });
             }
             for op in plan.streams.iter().flat_map(|s| &s.ops) {
                 if op.placement == Placement::Gpu && chain_op(&op.kind).is_some() {

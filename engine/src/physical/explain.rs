@@ -133,12 +133,14 @@ impl PhysicalPlan {
                     Offload::Always => "every non-empty batch".to_string(),
                     Offload::AtLeast(rows) => format!("batches of >= {rows} rows"),
                 };
+                let stages = match stage.ops.len() {
+                    1 => format!("stage {}", stage.ops.end),
+                    _ => format!("stages {}..{}", stage.ops.start + 1, stage.ops.end),
+                };
                 writeln!(
                     f,
-                    "  GpuChain {}: GPU (fused chain of stages {}..{}: {when}; CPU evaluator otherwise), per worker",
-                    node.keywords,
-                    stage.ops.start + 1,
-                    stage.ops.end
+                    "  GpuChain {}: GPU (fused chain of {stages}: {when}; CPU evaluator otherwise), per worker",
+                    node.keywords
                 )
             }
             Node::Window(node) => {

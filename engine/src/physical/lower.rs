@@ -38,7 +38,7 @@ fn unsupported(what: &str, span: Span, hint: &str) -> Diagnostic {
 /// A setting of the engine's configuration that does not fit this plan (no span: it is not
 /// in the pipeline file).
 fn bad_setting(message: String) -> Diagnostic {
-    Diagnostic::error("E0410", message, Span::default())
+    Diagnostic::setting("E0410", message)
 }
 
 /// Lowers a checked plan; every stage the engine cannot run is reported, not just the first.
